@@ -1,0 +1,56 @@
+# One command each: `make generate` (the main job for now), `make test` (everything CI runs).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SPEC := asyncapi.yaml
+GENERATE := $(BIN)/specwire generate $(SPEC) --out generated/python --docs docs/reference/protocol.md
+
+.PHONY: setup generate check-generated lint format typecheck spec-check pytest test golden clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("specwire needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## generate: regenerate the Python package, JSON Schemas and protocol reference from asyncapi.yaml
+generate: setup
+	$(GENERATE)
+
+## format: rewrite code into house style
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy src generated/python
+
+spec-check: setup
+	$(BIN)/specwire check --strict $(SPEC)
+
+check-generated: setup
+	$(GENERATE) --check
+
+pytest: setup
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90
+
+## golden: rewrite the golden files after an intended codegen change
+golden: setup
+	SPECWIRE_UPDATE_GOLDEN=1 $(BIN)/pytest tests/golden -q
+
+## test: everything CI runs, in order of speed
+test: lint typecheck spec-check check-generated pytest
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache .coverage

@@ -1,0 +1,1 @@
+"""AsyncAPI 3 document -> IR -> emitters."""
