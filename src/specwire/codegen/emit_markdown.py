@@ -105,7 +105,7 @@ class _Writer:
             extra = self.constraints(prop)
             text = _cell(str(description or "")) + (f" ({extra})" if extra else "")
             needed = "yes" if name in required else "no"
-            self.lines.append(f"| `{name}` | {self.type_of(prop)} | {needed} | {text} |")
+            self.lines.append(f"| `{name}` | {self.type_of(raw_prop)} | {needed} | {text} |")
         closed = schema.get("additionalProperties") is False
         self.lines += [
             "",
