@@ -34,7 +34,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy src generated/python
+	$(BIN)/mypy src generated/python bench
 
 spec-check: setup
 	$(BIN)/specwire check --strict $(SPEC)
