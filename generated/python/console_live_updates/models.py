@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import MISSING, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from pydantic import BaseModel as _BaseModel
+from console_live_updates._base import SpecwireModel
+from pydantic import MISSING, ConfigDict, Field
 from typing_extensions import TypeAliasType
-
-
-class BaseModel(_BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-    )
-
 
 ChannelName = TypeAliasType(
     "ChannelName",
@@ -26,7 +19,7 @@ A logical channel: `metrics` (snapshots), `topics`, `groups`,
 """
 
 
-class StreamPosition(BaseModel):
+class StreamPosition(SpecwireModel):
     """
     A position on an event channel.
     """
@@ -34,11 +27,11 @@ class StreamPosition(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    epoch: Annotated[StrictStr, Field(max_length=64, min_length=1)]
+    epoch: Annotated[str, Field(max_length=64, min_length=1)]
     """
     The epoch the position belongs to.
     """
-    seq: Annotated[StrictInt, Field(ge=0)]
+    seq: Annotated[int, Field(ge=0)]
     """
     The `seq` of the last message at this position (0: before the
     first message of the epoch).
@@ -49,7 +42,7 @@ class StreamPosition(BaseModel):
 TopicPattern = TypeAliasType(
     "TopicPattern",
     Annotated[
-        StrictStr,
+        str,
         Field(
             max_length=249,
             min_length=1,
@@ -65,14 +58,14 @@ A glob over topic names (`*` any run of characters, `?` one character).
 
 GroupPattern = TypeAliasType(
     "GroupPattern",
-    Annotated[StrictStr, Field(max_length=255, min_length=1, title="GroupPattern")],
+    Annotated[str, Field(max_length=255, min_length=1, title="GroupPattern")],
 )
 """
 A glob over consumer group ids (`*` any run of characters, `?` one character).
 """
 
 
-class Unsubscribe(BaseModel):
+class Unsubscribe(SpecwireModel):
     """
     Unsubscribe from one or more channels.
     """
@@ -84,7 +77,7 @@ class Unsubscribe(BaseModel):
     """
     Message type tag.
     """
-    id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     Request id chosen by the client, echoed by the reply or error.
     """
@@ -94,7 +87,7 @@ class Unsubscribe(BaseModel):
     """
 
 
-class Ping(BaseModel):
+class Ping(SpecwireModel):
     """
     Application-level heartbeat from the client.
     """
@@ -106,11 +99,11 @@ class Ping(BaseModel):
     """
     Message type tag.
     """
-    id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     Request id chosen by the client, echoed by `pong`.
     """
-    timestamp_ms: Annotated[StrictInt | MISSING, Field(ge=0)] = MISSING
+    timestamp_ms: Annotated[int | MISSING, Field(ge=0)] = MISSING
     """
     Client clock when the ping was sent, echoed in
     `pong.client_timestamp_ms`. Unix epoch milliseconds, UTC.
@@ -118,7 +111,7 @@ class Ping(BaseModel):
     """
 
 
-class Auth(BaseModel):
+class Auth(SpecwireModel):
     """
     Send or refresh an access token in-band.
     """
@@ -130,17 +123,17 @@ class Auth(BaseModel):
     """
     Message type tag.
     """
-    id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     Request id chosen by the client, echoed by the reply or error.
     """
-    token: Annotated[StrictStr, Field(max_length=8192, min_length=1)]
+    token: Annotated[str, Field(max_length=8192, min_length=1)]
     """
     The access token (the same kind as in the `Authorization` header).
     """
 
 
-class Limits(BaseModel):
+class Limits(SpecwireModel):
     """
     Limits that apply to one connection.
     """
@@ -148,21 +141,21 @@ class Limits(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    max_message_bytes: Annotated[StrictInt, Field(ge=1)]
+    max_message_bytes: Annotated[int, Field(ge=1)]
     """
     Largest inbound frame accepted (524288, 512 KiB). Larger frames
     close the connection with 1009.
 
     """
-    max_subscriptions: Annotated[StrictInt, Field(ge=1)]
+    max_subscriptions: Annotated[int, Field(ge=1)]
     """
     Most channels one connection may be subscribed to at once.
     """
-    max_messages_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    max_messages_per_s: Annotated[float, Field(ge=0.0)]
     """
     Inbound frames allowed per second; excess frames get `rate_limited`.
     """
-    send_queue_size: Annotated[StrictInt, Field(ge=1)]
+    send_queue_size: Annotated[int, Field(ge=1)]
     """
     Outbound messages queued per connection. Overflow on an event
     channel closes the connection with 4000.
@@ -181,15 +174,13 @@ message is a change, numbered without gaps, resumable with `since`.
 """
 
 
-Scope = TypeAliasType(
-    "Scope", Annotated[StrictStr, Field(max_length=128, min_length=1, title="Scope")]
-)
+Scope = TypeAliasType("Scope", Annotated[str, Field(max_length=128, min_length=1, title="Scope")])
 """
 A permission a token carries, such as `metrics:read`.
 """
 
 
-class SubscribedChannel(BaseModel):
+class SubscribedChannel(SpecwireModel):
     """
     The result of subscribing to one channel.
     """
@@ -208,7 +199,7 @@ class SubscribedChannel(BaseModel):
     channels.
 
     """
-    recovered: StrictBool | None
+    recovered: bool | None
     """
     Whether the `since` replay is complete (true), or impossible
     because the epoch changed or history no longer reaches back that
@@ -216,7 +207,7 @@ class SubscribedChannel(BaseModel):
     and on snapshot channels.
 
     """
-    replayed: Annotated[StrictInt, Field(ge=0)]
+    replayed: Annotated[int, Field(ge=0)]
     """
     How many messages follow this reply before live ones: missed events
     after `since`, or snapshots of `history`.
@@ -224,7 +215,7 @@ class SubscribedChannel(BaseModel):
     """
 
 
-class Unsubscribed(BaseModel):
+class Unsubscribed(SpecwireModel):
     """
     Reply to `unsubscribe`.
     """
@@ -236,7 +227,7 @@ class Unsubscribed(BaseModel):
     """
     Message type tag.
     """
-    id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     The `id` of the `unsubscribe` request.
     """
@@ -246,7 +237,7 @@ class Unsubscribed(BaseModel):
     """
 
 
-class Pong(BaseModel):
+class Pong(SpecwireModel):
     """
     Reply to `ping`.
     """
@@ -258,15 +249,15 @@ class Pong(BaseModel):
     """
     Message type tag.
     """
-    id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     The `id` of the `ping`.
     """
-    timestamp_ms: Annotated[StrictInt, Field(ge=0)]
+    timestamp_ms: Annotated[int, Field(ge=0)]
     """
     Server clock when the pong was sent. Unix epoch milliseconds, UTC.
     """
-    client_timestamp_ms: Annotated[StrictInt | MISSING, Field(ge=0)] = MISSING
+    client_timestamp_ms: Annotated[int | MISSING, Field(ge=0)] = MISSING
     """
     The ping's `timestamp_ms`, echoed; absent when the ping had none.
     Unix epoch milliseconds, UTC.
@@ -274,7 +265,7 @@ class Pong(BaseModel):
     """
 
 
-class Authenticated(BaseModel):
+class Authenticated(SpecwireModel):
     """
     Reply to a successful `auth`.
     """
@@ -286,11 +277,11 @@ class Authenticated(BaseModel):
     """
     Message type tag.
     """
-    id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     The `id` of the `auth` request.
     """
-    subject: Annotated[StrictStr, Field(max_length=256, min_length=1)]
+    subject: Annotated[str, Field(max_length=256, min_length=1)]
     """
     Who the token identifies (user or service).
     """
@@ -300,7 +291,7 @@ class Authenticated(BaseModel):
     `groups:read`, `cluster:read`.
 
     """
-    expires_at_ms: Annotated[StrictInt | None, Field(ge=0)]
+    expires_at_ms: Annotated[int | None, Field(ge=0)]
     """
     When the token expires, or null if it does not. Refresh with `auth`
     before then, or the server sends `unauthorized` and closes with
@@ -353,7 +344,7 @@ Why a request or frame failed:
 """
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(SpecwireModel):
     """
     One thing that was wrong with a frame.
     """
@@ -361,13 +352,13 @@ class ErrorDetail(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    path: Annotated[StrictStr, Field(max_length=512, pattern="^(/([^~/]|~[01])*)*$")]
+    path: Annotated[str, Field(max_length=512, pattern="^(/([^~/]|~[01])*)*$")]
     """
     RFC 6901 JSON Pointer to the offending value in the frame, such as
     `/channels/0/name` (empty string: the whole frame).
 
     """
-    reason: Annotated[StrictStr, Field(max_length=512, min_length=1)]
+    reason: Annotated[str, Field(max_length=512, min_length=1)]
     """
     What is wrong with it.
     """
@@ -388,14 +379,14 @@ offline, or no active controller.
 
 HealthReason = TypeAliasType(
     "HealthReason",
-    Annotated[StrictStr, Field(max_length=512, min_length=1, title="HealthReason")],
+    Annotated[str, Field(max_length=512, min_length=1, title="HealthReason")],
 )
 """
 One human-readable reason behind a health status.
 """
 
 
-class Throughput(BaseModel):
+class Throughput(SpecwireModel):
     """
     Cluster-wide client traffic over the snapshot interval (deltas divided
     by `interval_ms`, not moving averages). Excludes inter-broker
@@ -406,29 +397,29 @@ class Throughput(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    produce_messages_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    produce_messages_per_s: Annotated[float, Field(ge=0.0)]
     """
     Messages produced per second.
     """
-    produce_bytes_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    produce_bytes_per_s: Annotated[float, Field(ge=0.0)]
     """
     Bytes produced per second.
     """
-    fetch_messages_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    fetch_messages_per_s: Annotated[float, Field(ge=0.0)]
     """
     Messages fetched by consumers per second.
     """
-    fetch_bytes_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    fetch_bytes_per_s: Annotated[float, Field(ge=0.0)]
     """
     Bytes fetched by consumers per second.
     """
-    requests_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    requests_per_s: Annotated[float, Field(ge=0.0)]
     """
     Client requests of all kinds handled per second.
     """
 
 
-class LatencyPercentiles(BaseModel):
+class LatencyPercentiles(SpecwireModel):
     """
     Latency percentiles in milliseconds over the latency window. Each is
     null when there was no request in the window.
@@ -438,25 +429,25 @@ class LatencyPercentiles(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    p50_ms: Annotated[StrictFloat | None, Field(ge=0.0)]
+    p50_ms: Annotated[float | None, Field(ge=0.0)]
     """
     Median latency, in milliseconds.
     """
-    p95_ms: Annotated[StrictFloat | None, Field(ge=0.0)]
+    p95_ms: Annotated[float | None, Field(ge=0.0)]
     """
     95th percentile latency, in milliseconds.
     """
-    p99_ms: Annotated[StrictFloat | None, Field(ge=0.0)]
+    p99_ms: Annotated[float | None, Field(ge=0.0)]
     """
     99th percentile latency, in milliseconds.
     """
-    p999_ms: Annotated[StrictFloat | None, Field(ge=0.0)]
+    p999_ms: Annotated[float | None, Field(ge=0.0)]
     """
     99.9th percentile latency, in milliseconds.
     """
 
 
-class TopicStats(BaseModel):
+class TopicStats(SpecwireModel):
     """
     Statistics of one topic in a snapshot.
     """
@@ -464,45 +455,45 @@ class TopicStats(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    name: Annotated[StrictStr, Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$")]
+    name: Annotated[str, Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$")]
     """
     Topic name.
     """
-    partitions: Annotated[StrictInt, Field(ge=1)]
+    partitions: Annotated[int, Field(ge=1)]
     """
     Number of partitions.
     """
-    replication_factor: Annotated[StrictInt, Field(ge=1)]
+    replication_factor: Annotated[int, Field(ge=1)]
     """
     Replicas per partition.
     """
-    messages: Annotated[StrictInt, Field(ge=0)]
+    messages: Annotated[int, Field(ge=0)]
     """
     Messages currently retained, summed over partitions (end offset
     minus log start offset).
 
     """
-    size_bytes: Annotated[StrictInt, Field(ge=0)]
+    size_bytes: Annotated[int, Field(ge=0)]
     """
     Size of the retained data on disk, one replica.
     """
-    produce_messages_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    produce_messages_per_s: Annotated[float, Field(ge=0.0)]
     """
     Messages produced per second over the interval.
     """
-    produce_bytes_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    produce_bytes_per_s: Annotated[float, Field(ge=0.0)]
     """
     Bytes produced per second over the interval.
     """
-    fetch_messages_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    fetch_messages_per_s: Annotated[float, Field(ge=0.0)]
     """
     Messages fetched by consumers per second over the interval.
     """
-    fetch_bytes_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    fetch_bytes_per_s: Annotated[float, Field(ge=0.0)]
     """
     Bytes fetched by consumers per second over the interval.
     """
-    under_replicated_partitions: Annotated[StrictInt, Field(ge=0)]
+    under_replicated_partitions: Annotated[int, Field(ge=0)]
     """
     Partitions of this topic that are under-replicated.
     """
@@ -526,7 +517,7 @@ Consumer group state, as in Kafka: `Stable`, `PreparingRebalance`,
 TopicName = TypeAliasType(
     "TopicName",
     Annotated[
-        StrictStr,
+        str,
         Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$", title="TopicName"),
     ],
 )
@@ -561,7 +552,7 @@ committed offset are not evaluated.
 """
 
 
-class PartitionLag(BaseModel):
+class PartitionLag(SpecwireModel):
     """
     A consumer group's position and lag on one partition.
     """
@@ -569,29 +560,29 @@ class PartitionLag(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    topic: Annotated[StrictStr, Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$")]
+    topic: Annotated[str, Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$")]
     """
     Topic name.
     """
-    partition: Annotated[StrictInt, Field(ge=0)]
+    partition: Annotated[int, Field(ge=0)]
     """
     Partition number.
     """
-    start_offset: Annotated[StrictInt, Field(ge=0)]
+    start_offset: Annotated[int, Field(ge=0)]
     """
     Log start offset (oldest retained message).
     """
-    end_offset: Annotated[StrictInt, Field(ge=0)]
+    end_offset: Annotated[int, Field(ge=0)]
     """
     Log end offset (offset of the next message to be produced).
     """
-    committed_offset: Annotated[StrictInt | None, Field(ge=0)]
+    committed_offset: Annotated[int | None, Field(ge=0)]
     """
     The group's committed offset (next message it will read), or null
     when the group has committed nothing for this partition.
 
     """
-    lag: Annotated[StrictInt, Field(ge=0)]
+    lag: Annotated[int, Field(ge=0)]
     """
     `end_offset - committed_offset`, or `end_offset - start_offset` when
     nothing is committed (everything retained is unread).
@@ -600,7 +591,7 @@ class PartitionLag(BaseModel):
 
 
 ConfigValue = TypeAliasType(
-    "ConfigValue", Annotated[StrictStr, Field(max_length=1024, title="ConfigValue")]
+    "ConfigValue", Annotated[str, Field(max_length=1024, title="ConfigValue")]
 )
 """
 A configured value, as a string.
@@ -617,7 +608,7 @@ made by another tool, found by comparing collector ticks.
 """
 
 
-class TopicDeleted(BaseModel):
+class TopicDeleted(SpecwireModel):
     """
     A topic was deleted, on channel `topics`.
     """
@@ -633,19 +624,19 @@ class TopicDeleted(BaseModel):
     """
     The channel this message belongs to.
     """
-    epoch: Annotated[StrictStr, Field(max_length=64, min_length=1)]
+    epoch: Annotated[str, Field(max_length=64, min_length=1)]
     """
     Opaque identifier of the server run; positions only compare within one.
     """
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1)]
     """
     Position on the channel; increases by exactly 1 per message in an epoch.
     """
-    timestamp_ms: Annotated[StrictInt, Field(ge=0)]
+    timestamp_ms: Annotated[int, Field(ge=0)]
     """
     When the change happened or was detected. Unix epoch milliseconds, UTC.
     """
-    name: Annotated[StrictStr, Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$")]
+    name: Annotated[str, Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$")]
     """
     Name of the deleted topic.
     """
@@ -657,7 +648,7 @@ class TopicDeleted(BaseModel):
 
 TopicChange = TypeAliasType(
     "TopicChange",
-    Annotated[StrictStr, Field(max_length=512, min_length=1, title="TopicChange")],
+    Annotated[str, Field(max_length=512, min_length=1, title="TopicChange")],
 )
 """
 One change to a topic, `<property>: <old> -> <new>`.
@@ -678,7 +669,7 @@ What changed in a consumer group.
 """
 
 
-class GroupStatusChanged(BaseModel):
+class GroupStatusChanged(SpecwireModel):
     """
     A consumer group's lag status changed, on channel `groups`.
     """
@@ -694,19 +685,19 @@ class GroupStatusChanged(BaseModel):
     """
     The channel this message belongs to.
     """
-    epoch: Annotated[StrictStr, Field(max_length=64, min_length=1)]
+    epoch: Annotated[str, Field(max_length=64, min_length=1)]
     """
     Opaque identifier of the server run; positions only compare within one.
     """
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1)]
     """
     Position on the channel; increases by exactly 1 per message in an epoch.
     """
-    timestamp_ms: Annotated[StrictInt, Field(ge=0)]
+    timestamp_ms: Annotated[int, Field(ge=0)]
     """
     When the new status was evaluated. Unix epoch milliseconds, UTC.
     """
-    group_id: Annotated[StrictStr, Field(max_length=255, min_length=1)]
+    group_id: Annotated[str, Field(max_length=255, min_length=1)]
     """
     The consumer group id.
     """
@@ -718,17 +709,17 @@ class GroupStatusChanged(BaseModel):
     """
     The status before.
     """
-    total_lag: Annotated[StrictInt, Field(ge=0)]
+    total_lag: Annotated[int, Field(ge=0)]
     """
     Sum of the lag over all the group's partitions, in messages.
     """
-    reason: Annotated[StrictStr, Field(max_length=512, min_length=1)]
+    reason: Annotated[str, Field(max_length=512, min_length=1)]
     """
     Human-readable explanation of the new status.
     """
 
 
-class ClusterHealthChanged(BaseModel):
+class ClusterHealthChanged(SpecwireModel):
     """
     The cluster's health status changed, on channel `cluster`.
     """
@@ -744,15 +735,15 @@ class ClusterHealthChanged(BaseModel):
     """
     The channel this message belongs to.
     """
-    epoch: Annotated[StrictStr, Field(max_length=64, min_length=1)]
+    epoch: Annotated[str, Field(max_length=64, min_length=1)]
     """
     Opaque identifier of the server run; positions only compare within one.
     """
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1)]
     """
     Position on the channel; increases by exactly 1 per message in an epoch.
     """
-    timestamp_ms: Annotated[StrictInt, Field(ge=0)]
+    timestamp_ms: Annotated[int, Field(ge=0)]
     """
     When the transition was detected. Unix epoch milliseconds, UTC.
     """
@@ -768,17 +759,17 @@ class ClusterHealthChanged(BaseModel):
     """
     Why the cluster is not healthy; empty when HEALTHY.
     """
-    brokers_online: Annotated[StrictInt, Field(ge=0)]
+    brokers_online: Annotated[int, Field(ge=0)]
     """
     Brokers currently online.
     """
-    brokers_expected: Annotated[StrictInt, Field(ge=0)]
+    brokers_expected: Annotated[int, Field(ge=0)]
     """
     Brokers the cluster is configured to have.
     """
 
 
-class SubscriptionFilter(BaseModel):
+class SubscriptionFilter(SpecwireModel):
     """
     Glob filters (`*` matches any run of characters, `?` one character).
     An item matches when it matches any pattern of its list; an absent
@@ -800,7 +791,7 @@ class SubscriptionFilter(BaseModel):
     """
 
 
-class ChannelInfo(BaseModel):
+class ChannelInfo(SpecwireModel):
     """
     A channel the server offers, as announced in `welcome`.
     """
@@ -816,31 +807,31 @@ class ChannelInfo(BaseModel):
     """
     Snapshot or event channel.
     """
-    required_scope: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    required_scope: Annotated[str, Field(max_length=128, min_length=1)]
     """
     The scope a session needs to subscribe, such as `metrics:read`.
     """
-    interval_ms: Annotated[StrictInt | MISSING, Field(ge=1)] = MISSING
+    interval_ms: Annotated[int | MISSING, Field(ge=1)] = MISSING
     """
     Snapshot channels only, how often a snapshot is published (2000).
     """
-    history_max_messages: Annotated[StrictInt | MISSING, Field(ge=0)] = MISSING
+    history_max_messages: Annotated[int | MISSING, Field(ge=0)] = MISSING
     """
     How many messages the server keeps for replay: snapshots
     available to `history`, or events available to `since`.
 
     """
-    history_max_age_ms: Annotated[StrictInt | MISSING, Field(ge=0)] = MISSING
+    history_max_age_ms: Annotated[int | MISSING, Field(ge=0)] = MISSING
     """
     Event channels only, how long events are kept for `since`.
     """
-    epoch: Annotated[StrictStr | MISSING, Field(max_length=64, min_length=1)] = MISSING
+    epoch: Annotated[str | MISSING, Field(max_length=64, min_length=1)] = MISSING
     """
     Event channels only, the current epoch.
     """
 
 
-class Subscribed(BaseModel):
+class Subscribed(SpecwireModel):
     """
     Reply to a successful `subscribe`.
     """
@@ -852,7 +843,7 @@ class Subscribed(BaseModel):
     """
     Message type tag.
     """
-    id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     The `id` of the `subscribe` request.
     """
@@ -862,7 +853,7 @@ class Subscribed(BaseModel):
     """
 
 
-class Error(BaseModel):
+class Error(SpecwireModel):
     """
     A request failed, or the connection hit a problem.
     """
@@ -878,13 +869,13 @@ class Error(BaseModel):
     """
     Machine-readable error code.
     """
-    message: Annotated[StrictStr, Field(max_length=1024, min_length=1)]
+    message: Annotated[str, Field(max_length=1024, min_length=1)]
     """
     Human-readable explanation, in English. Quotes at most a short,
     escaped excerpt of the input.
 
     """
-    id: Annotated[StrictStr | MISSING, Field(max_length=128, min_length=1)] = MISSING
+    id: Annotated[str | MISSING, Field(max_length=128, min_length=1)] = MISSING
     """
     The `id` of the request that failed, when one could be read;
     absent for unsolicited errors.
@@ -894,13 +885,13 @@ class Error(BaseModel):
     """
     What was wrong, at most 20 entries.
     """
-    retry_after_ms: Annotated[StrictInt | MISSING, Field(ge=0)] = MISSING
+    retry_after_ms: Annotated[int | MISSING, Field(ge=0)] = MISSING
     """
     For `rate_limited`, how long to wait before sending again.
     """
 
 
-class ClusterHealth(BaseModel):
+class ClusterHealth(SpecwireModel):
     """
     Cluster health at the time of a snapshot.
     """
@@ -916,33 +907,33 @@ class ClusterHealth(BaseModel):
     """
     Why the cluster is not healthy; empty when HEALTHY.
     """
-    brokers_online: Annotated[StrictInt, Field(ge=0)]
+    brokers_online: Annotated[int, Field(ge=0)]
     """
     Brokers currently online.
     """
-    brokers_expected: Annotated[StrictInt, Field(ge=0)]
+    brokers_expected: Annotated[int, Field(ge=0)]
     """
     Brokers the cluster is configured to have.
     """
-    controller_id: Annotated[StrictInt | None, Field(ge=0)]
+    controller_id: Annotated[int | None, Field(ge=0)]
     """
     Broker id of the active controller, or null when there is none.
     """
-    partitions_total: Annotated[StrictInt, Field(ge=0)]
+    partitions_total: Annotated[int, Field(ge=0)]
     """
     Partitions of all topics in the cluster (not filtered).
     """
-    partitions_under_replicated: Annotated[StrictInt, Field(ge=0)]
+    partitions_under_replicated: Annotated[int, Field(ge=0)]
     """
     Partitions with fewer in-sync replicas than the replication factor.
     """
-    partitions_offline: Annotated[StrictInt, Field(ge=0)]
+    partitions_offline: Annotated[int, Field(ge=0)]
     """
     Partitions without a leader (unavailable).
     """
 
 
-class Latency(BaseModel):
+class Latency(SpecwireModel):
     """
     Request latency percentiles.
     """
@@ -950,7 +941,7 @@ class Latency(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    window_ms: Annotated[StrictInt, Field(ge=1)]
+    window_ms: Annotated[int, Field(ge=1)]
     """
     Length of the sliding window the percentiles cover.
     """
@@ -964,7 +955,7 @@ class Latency(BaseModel):
     """
 
 
-class ConsumerGroupStats(BaseModel):
+class ConsumerGroupStats(SpecwireModel):
     """
     One consumer group in a snapshot.
     """
@@ -972,7 +963,7 @@ class ConsumerGroupStats(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    group_id: Annotated[StrictStr, Field(max_length=255, min_length=1)]
+    group_id: Annotated[str, Field(max_length=255, min_length=1)]
     """
     The consumer group id.
     """
@@ -980,7 +971,7 @@ class ConsumerGroupStats(BaseModel):
     """
     Group state.
     """
-    members: Annotated[StrictInt, Field(ge=0)]
+    members: Annotated[int, Field(ge=0)]
     """
     Number of members.
     """
@@ -988,19 +979,19 @@ class ConsumerGroupStats(BaseModel):
     """
     Topics the group has committed offsets for or is assigned.
     """
-    total_lag: Annotated[StrictInt, Field(ge=0)]
+    total_lag: Annotated[int, Field(ge=0)]
     """
     Sum of `lag` over `partitions`, in messages.
     """
-    max_lag: Annotated[StrictInt, Field(ge=0)]
+    max_lag: Annotated[int, Field(ge=0)]
     """
     Largest `lag` of any partition, in messages.
     """
-    consumption_messages_per_s: Annotated[StrictFloat, Field(ge=0.0)]
+    consumption_messages_per_s: Annotated[float, Field(ge=0.0)]
     """
     Rate at which committed offsets advanced over the interval.
     """
-    lag_seconds: Annotated[StrictFloat | None, Field(ge=0.0)]
+    lag_seconds: Annotated[float | None, Field(ge=0.0)]
     """
     Estimated time the group is behind the head of the log, in
     seconds: for each partition with a committed offset, its lag
@@ -1026,7 +1017,7 @@ Topic configuration overrides, Kafka style: keys like `retention.ms`,
 """
 
 
-class GroupUpdated(BaseModel):
+class GroupUpdated(SpecwireModel):
     """
     A consumer group was created or deleted, a member joined or left, its
     state changed or its offsets were reset, on channel `groups`.
@@ -1044,19 +1035,19 @@ class GroupUpdated(BaseModel):
     """
     The channel this message belongs to.
     """
-    epoch: Annotated[StrictStr, Field(max_length=64, min_length=1)]
+    epoch: Annotated[str, Field(max_length=64, min_length=1)]
     """
     Opaque identifier of the server run; positions only compare within one.
     """
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1)]
     """
     Position on the channel; increases by exactly 1 per message in an epoch.
     """
-    timestamp_ms: Annotated[StrictInt, Field(ge=0)]
+    timestamp_ms: Annotated[int, Field(ge=0)]
     """
     When the change happened or was detected. Unix epoch milliseconds, UTC.
     """
-    group_id: Annotated[StrictStr, Field(max_length=255, min_length=1)]
+    group_id: Annotated[str, Field(max_length=255, min_length=1)]
     """
     The consumer group id.
     """
@@ -1068,11 +1059,11 @@ class GroupUpdated(BaseModel):
     """
     The group's state after the change (`Dead` once deleted).
     """
-    members: Annotated[StrictInt, Field(ge=0)]
+    members: Annotated[int, Field(ge=0)]
     """
     Number of members after the change.
     """
-    member_id: Annotated[StrictStr | MISSING, Field(max_length=512, min_length=1)] = MISSING
+    member_id: Annotated[str | MISSING, Field(max_length=512, min_length=1)] = MISSING
     """
     The member that joined or left (`member_joined`, `member_left` only).
     """
@@ -1082,7 +1073,7 @@ class GroupUpdated(BaseModel):
     """
 
 
-class ChannelSubscription(BaseModel):
+class ChannelSubscription(SpecwireModel):
     """
     One channel of a `subscribe` request.
     """
@@ -1100,7 +1091,7 @@ class ChannelSubscription(BaseModel):
     client processed). Ignored on snapshot channels.
 
     """
-    history: Annotated[StrictInt | MISSING, Field(ge=0, le=60)] = MISSING
+    history: Annotated[int | MISSING, Field(ge=0, le=60)] = MISSING
     """
     Snapshot channels: how many recent snapshots to send first, oldest
     first and ending with the latest (for sparklines). Default 1 (the
@@ -1114,7 +1105,7 @@ class ChannelSubscription(BaseModel):
     """
 
 
-class Welcome(BaseModel):
+class Welcome(SpecwireModel):
     """
     Session description, the first frame the server sends.
     """
@@ -1126,29 +1117,29 @@ class Welcome(BaseModel):
     """
     Message type tag.
     """
-    session_id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    session_id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     Server-assigned identifier of this connection, for logs and support.
     """
-    protocol_version: Annotated[StrictStr, Field(pattern="^[0-9]+\\.[0-9]+\\.[0-9]+$")]
+    protocol_version: Annotated[str, Field(pattern="^[0-9]+\\.[0-9]+\\.[0-9]+$")]
     """
     Version of this protocol the server speaks (semver; this document
     describes 1.0.0).
 
     """
-    server_time_ms: Annotated[StrictInt, Field(ge=0)]
+    server_time_ms: Annotated[int, Field(ge=0)]
     """
     Server clock when the welcome was sent, to estimate clock skew.
     Unix epoch milliseconds, UTC.
 
     """
-    heartbeat_interval_ms: Annotated[StrictInt, Field(ge=1)]
+    heartbeat_interval_ms: Annotated[int, Field(ge=1)]
     """
     Interval at which the server sends WebSocket protocol pings; also a
     sensible interval for the client's application `ping`.
 
     """
-    heartbeat_timeout_ms: Annotated[StrictInt, Field(ge=1)]
+    heartbeat_timeout_ms: Annotated[int, Field(ge=1)]
     """
     A connection without a pong (protocol or application) for this
     long is considered dead, by the server and by a careful client.
@@ -1162,7 +1153,7 @@ class Welcome(BaseModel):
     """
     The channels this server offers.
     """
-    authenticated: StrictBool
+    authenticated: bool
     """
     Whether the session is authenticated (token at the handshake).
     """
@@ -1175,7 +1166,7 @@ class Welcome(BaseModel):
     """
 
 
-class MetricsSnapshot(BaseModel):
+class MetricsSnapshot(SpecwireModel):
     """
     Complete cluster metrics at one collector tick, on channel `metrics`.
 
@@ -1192,21 +1183,21 @@ class MetricsSnapshot(BaseModel):
     """
     The channel this message belongs to.
     """
-    epoch: Annotated[StrictStr, Field(max_length=64, min_length=1)]
+    epoch: Annotated[str, Field(max_length=64, min_length=1)]
     """
     Opaque identifier of the server run that numbered this snapshot.
     """
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1)]
     """
     Snapshot counter within the epoch. A client may see gaps: stale
     snapshots are coalesced for slow clients.
 
     """
-    timestamp_ms: Annotated[StrictInt, Field(ge=0)]
+    timestamp_ms: Annotated[int, Field(ge=0)]
     """
     When the snapshot was taken. Unix epoch milliseconds, UTC.
     """
-    interval_ms: Annotated[StrictInt, Field(ge=1)]
+    interval_ms: Annotated[int, Field(ge=1)]
     """
     Measured time since the previous snapshot, over which every rate in
     this snapshot is computed (about 2000).
@@ -1238,7 +1229,7 @@ class MetricsSnapshot(BaseModel):
     """
 
 
-class TopicInfo(BaseModel):
+class TopicInfo(SpecwireModel):
     """
     A topic's definition.
     """
@@ -1246,15 +1237,15 @@ class TopicInfo(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    name: Annotated[StrictStr, Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$")]
+    name: Annotated[str, Field(max_length=249, min_length=1, pattern="^[A-Za-z0-9._-]+$")]
     """
     Topic name.
     """
-    partitions: Annotated[StrictInt, Field(ge=1)]
+    partitions: Annotated[int, Field(ge=1)]
     """
     Number of partitions.
     """
-    replication_factor: Annotated[StrictInt, Field(ge=1)]
+    replication_factor: Annotated[int, Field(ge=1)]
     """
     Replicas per partition.
     """
@@ -1264,7 +1255,7 @@ class TopicInfo(BaseModel):
     """
 
 
-class TopicUpdated(BaseModel):
+class TopicUpdated(SpecwireModel):
     """
     A topic's partition count, replication factor or configuration
     changed, on channel `topics`.
@@ -1282,15 +1273,15 @@ class TopicUpdated(BaseModel):
     """
     The channel this message belongs to.
     """
-    epoch: Annotated[StrictStr, Field(max_length=64, min_length=1)]
+    epoch: Annotated[str, Field(max_length=64, min_length=1)]
     """
     Opaque identifier of the server run; positions only compare within one.
     """
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1)]
     """
     Position on the channel; increases by exactly 1 per message in an epoch.
     """
-    timestamp_ms: Annotated[StrictInt, Field(ge=0)]
+    timestamp_ms: Annotated[int, Field(ge=0)]
     """
     When the change happened or was detected. Unix epoch milliseconds, UTC.
     """
@@ -1311,7 +1302,7 @@ class TopicUpdated(BaseModel):
     """
 
 
-class Subscribe(BaseModel):
+class Subscribe(SpecwireModel):
     """
     Subscribe to one or more channels.
     """
@@ -1323,7 +1314,7 @@ class Subscribe(BaseModel):
     """
     Message type tag.
     """
-    id: Annotated[StrictStr, Field(max_length=128, min_length=1)]
+    id: Annotated[str, Field(max_length=128, min_length=1)]
     """
     Request id chosen by the client, echoed by the reply or error.
     """
@@ -1333,7 +1324,7 @@ class Subscribe(BaseModel):
     """
 
 
-class TopicCreated(BaseModel):
+class TopicCreated(SpecwireModel):
     """
     A topic was created, on channel `topics`.
     """
@@ -1349,15 +1340,15 @@ class TopicCreated(BaseModel):
     """
     The channel this message belongs to.
     """
-    epoch: Annotated[StrictStr, Field(max_length=64, min_length=1)]
+    epoch: Annotated[str, Field(max_length=64, min_length=1)]
     """
     Opaque identifier of the server run; positions only compare within one.
     """
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1)]
     """
     Position on the channel; increases by exactly 1 per message in an epoch.
     """
-    timestamp_ms: Annotated[StrictInt, Field(ge=0)]
+    timestamp_ms: Annotated[int, Field(ge=0)]
     """
     When the change happened or was detected. Unix epoch milliseconds, UTC.
     """

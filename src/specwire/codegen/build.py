@@ -8,7 +8,6 @@ for a message that lives only in a channel, its key in that channel's ``messages
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -217,9 +216,6 @@ class _Builder:
             )
             for operation_id, value in _mapping(doc.get("operations")).items()
         ]
-        hasher = hashlib.sha256()
-        for file in self.ws.files:
-            hasher.update(file.read_bytes())
         return Spec(
             asyncapi=version,
             title=str(info.get("title", "")),
@@ -233,7 +229,6 @@ class _Builder:
             schemas=tuple(_mapping(components.get("schemas")).items()),
             security_schemes=tuple(_mapping(components.get("securitySchemes")).items()),
             source=self.root,
-            source_sha256=hasher.hexdigest(),
         )
 
     def _channel_of(self, ref: Any, at: Location) -> str | None:

@@ -65,16 +65,115 @@ def _pascal(text: str) -> str:
     return "".join(w[0].upper() + w[1:] for w in words)
 
 
-def _run_datamodel_codegen(bundle: Bundle, header: str) -> tuple[str, dict[str, Any]]:
+BASE_MODULE = "_base"
+BASE_CLASS = "SpecwireModel"
+
+
+def _base_module(header: str) -> str:
+    return "\n".join(
+        [
+            header,
+            '"""The base of every generated model."""',
+            "",
+            "from pydantic import BaseModel, ConfigDict",
+            "",
+            "",
+            f"class {BASE_CLASS}(BaseModel):",
+            '    """Strict, frozen, and open to extra properties unless its schema closes it.',
+            "",
+            '    Strict: a value must already have its schema\'s JSON type (no ``"1"`` for an',
+            "    integer, no number for a ``date-time`` string). Frozen: a message is a value.",
+            "    Open: a schema without ``additionalProperties: false`` keeps unknown",
+            '    properties, as JSON Schema accepts them; closed schemas set ``extra="forbid"``.',
+            '    """',
+            "",
+            '    model_config = ConfigDict(strict=True, frozen=True, extra="allow")',
+            "",
+        ]
+    )
+
+
+CHECKS_MODULE = "_checks"
+
+_CHECKS_SOURCE = '''"""Checks for JSON Schema keywords that Python types cannot carry."""
+
+from typing import Any
+
+from pydantic import ValidationInfo
+from pydantic_core import to_jsonable_python
+
+
+def _json_key(value: Any) -> Any:
+    """A hashable key equal for equal JSON values: 1 and 1.0 are equal, true and 1 are not."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, list):
+        return ("array", tuple(_json_key(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((key, _json_key(item)) for key, item in value.items()))
+    return ("other", repr(value))
+
+
+def unique_items(value: Any, info: ValidationInfo) -> Any:
+    """JSON Schema ``uniqueItems``: no two items of the array are equal JSON values."""
+    keys = [_json_key(item) for item in to_jsonable_python(value, by_alias=True)]
+    if len(set(keys)) != len(keys):
+        raise ValueError("array items must be unique (uniqueItems)")
+    return value
+'''
+
+
+def _unique_item_fields(bundle: Bundle, metadata: dict[str, Any]) -> dict[str, list[str]]:
+    """Model class -> the fields whose schema says ``uniqueItems: true``."""
+    document = bundle.document()
+    found: dict[str, list[str]] = {}
+    for model in metadata.get("models", []):
+        schema: Any = document
+        for token in model.get("source_path", []):
+            schema = schema.get(token) if isinstance(schema, dict) else None
+        schema = bundle.resolve(schema)
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(properties, dict):
+            continue
+        names = {f.get("alias") or f["name"]: f["name"] for f in model.get("fields", [])}
+        unique = [
+            names[prop]
+            for prop, prop_schema in properties.items()
+            if prop in names and (bundle.resolve(prop_schema) or {}).get("uniqueItems") is True
+        ]
+        if unique:
+            found[model["class_name"]] = unique
+    return found
+
+
+def _run_datamodel_codegen(
+    bundle: Bundle, header: str, package: str, unique_items: dict[str, list[str]] | None = None
+) -> tuple[str, dict[str, Any]]:
     # Imported here: the generator's import cost is paid only by commands that generate.
     from datamodel_code_generator import LiteralType, generate  # noqa: PLC0415
     from datamodel_code_generator.enums import (  # noqa: PLC0415
         DataModelType,
         InputFileType,
-        StrictTypes,
         TargetPydanticVersion,
     )
     from datamodel_code_generator.format import Formatter, PythonVersion  # noqa: PLC0415
+    from datamodel_code_generator.validators import (  # noqa: PLC0415
+        ModelValidators,
+        ValidatorDefinition,
+    )
+
+    validators = {
+        model: ModelValidators(
+            validators=[
+                ValidatorDefinition(
+                    fields=fields, function=f"{package}.{CHECKS_MODULE}.unique_items"
+                )
+            ]
+        )
+        for model, fields in (unique_items or {}).items()
+    }
 
     with tempfile.TemporaryDirectory(prefix="specwire-") as tmp:
         source = Path(tmp) / "bundle.json"
@@ -104,16 +203,9 @@ def _run_datamodel_codegen(bundle: Bundle, header: str) -> tuple[str, dict[str, 
                     "iri=string",
                     "iri-reference=string",
                 ],
-                strict_types=[
-                    StrictTypes.str,
-                    StrictTypes.int,
-                    StrictTypes.float,
-                    StrictTypes.bool,
-                ],
+                base_class=f"{package}.{BASE_MODULE}.{BASE_CLASS}",
                 use_annotated=True,
                 field_constraints=True,
-                use_generic_base_class=True,
-                enable_faux_immutability=True,
                 use_schema_description=True,
                 use_field_description=True,
                 enum_field_as_literal=LiteralType.All,
@@ -124,6 +216,7 @@ def _run_datamodel_codegen(bundle: Bundle, header: str) -> tuple[str, dict[str, 
                 custom_file_header=header,
                 formatters=[Formatter.BUILTIN],
                 emit_model_metadata=metadata,
+                validators=validators or None,
             )
         return output.read_text(encoding="utf-8"), json.loads(metadata.read_text(encoding="utf-8"))
 
@@ -141,7 +234,7 @@ def _defined_names(source: str) -> tuple[set[str], set[str]]:
             and isinstance(node.targets[0], ast.Name)
         ):
             aliases.add(node.targets[0].id)
-    return classes - {"BaseModel"}, aliases
+    return classes, aliases
 
 
 class _PythonEmitter:
@@ -151,7 +244,12 @@ class _PythonEmitter:
         self.package = package
         self.header = header
         self.warnings: list[str] = []
-        models, metadata = _run_datamodel_codegen(bundle, header)
+        models, metadata = _run_datamodel_codegen(bundle, header, package)
+        # uniqueItems needs a validator on each field that carries it, and only the first
+        # run tells which classes and fields those are: then the models are made again.
+        self.unique_items = _unique_item_fields(bundle, metadata)
+        if self.unique_items:
+            models, metadata = _run_datamodel_codegen(bundle, header, package, self.unique_items)
         self.models_source = models
         self.classes, self.aliases = _defined_names(models)
         self.python_name: dict[str, str] = {}
@@ -377,6 +475,12 @@ class _PythonEmitter:
         unions = self.unions()
         files = {
             "__init__.py": self.init_module(unions),
+            f"{BASE_MODULE}.py": _base_module(self.header),
+            **(
+                {f"{CHECKS_MODULE}.py": f"{self.header}\n{_CHECKS_SOURCE}"}
+                if self.unique_items
+                else {}
+            ),
             "models.py": self.models_source,
             "messages.py": self.messages_module(unions),
             "validators.py": self.validators_module(),

@@ -148,8 +148,6 @@ class Spec:
     """``components/schemas`` as written, in document order."""
     security_schemes: tuple[tuple[str, Any], ...]
     source: Location
-    source_sha256: str
-    """sha256 over every file of the document, the root first: the generated header's hash."""
 
     def message(self, message_id: str) -> Message:
         for message in self.messages:

@@ -8,6 +8,7 @@ lint problems can say exactly where they are.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,19 @@ class Workspace:
     def files(self) -> tuple[Path, ...]:
         """Every file read so far, the root first."""
         return tuple(self._files)
+
+    def sha256(self) -> str:
+        """sha256 over the bytes of every file read so far, in the order they were read.
+
+        For a single-file document this is the file's own sha256. Call it after every
+        stage that follows references, so that no file is left out.
+        """
+        if len(self._files) == 1:
+            return hashlib.sha256(self.root.read_bytes()).hexdigest()
+        hasher = hashlib.sha256()
+        for file in self._files:
+            hasher.update(hashlib.sha256(file.read_bytes()).digest())
+        return hasher.hexdigest()
 
     def document(self, path: Path) -> Any:
         if path not in self._files:

@@ -182,3 +182,31 @@ def test_models_accept_exactly_what_the_schema_accepts(
             pkg.Ping.model_validate_json('{"type":"ping","id":"a",' + bad + "}")
     with pytest.raises(ValidationError, match="frozen"):
         ping.id = "b"
+
+
+def test_unique_items_are_checked(write_spec: WriteSpec, load_package: Any) -> None:
+    doc = minimal()
+    doc["components"]["schemas"]["Ping"]["properties"].update(
+        {
+            "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+            "$weights": {"type": "array", "uniqueItems": True},
+            "plain": {"type": "array"},
+        }
+    )
+    generated = generate(write_spec(doc))
+    assert "tick_feed/_checks.py" in generated.files
+    pkg = load_package(generated)
+    ok = pkg.Ping.model_validate_json('{"type":"ping","id":"a","tags":["x","y"],"plain":[1,1]}')
+    assert ok.tags == ["x", "y"]
+    pkg.Ping.model_validate_json('{"type":"ping","id":"a","$weights":[1,true,"1",[1],{"a":1}]}')
+    for duplicated in (
+        '"tags":["x","x"]',
+        '"$weights":[1,1.0]',
+        '"$weights":[{"a":[1]},{"a":[1.0]}]',
+    ):
+        with pytest.raises(ValidationError, match="uniqueItems"):
+            pkg.Ping.model_validate_json('{"type":"ping","id":"a",' + duplicated + "}")
+
+
+def test_no_checks_module_without_unique_items(write_spec: WriteSpec) -> None:
+    assert "tick_feed/_checks.py" not in generate(write_spec()).files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,16 @@ def test_locations_display_relative_to_a_base(tmp_path: Path) -> None:
     location = Location(tmp_path / "specs" / "a.yaml", "/info")
     assert location.display(tmp_path) == "specs/a.yaml:/info"
     assert Location(tmp_path / "a.yaml").display(tmp_path / "elsewhere") == f"{tmp_path}/a.yaml:/"
+
+
+def test_sha256_covers_every_file_read(tmp_path: Path) -> None:
+    (tmp_path / "root.yaml").write_text("a: {$ref: 'other.yaml'}\n", encoding="utf-8")
+    (tmp_path / "other.yaml").write_text("b: 1\n", encoding="utf-8")
+    ws = Workspace.open(tmp_path / "root.yaml")
+    alone = ws.sha256()
+    assert alone == hashlib.sha256((tmp_path / "root.yaml").read_bytes()).hexdigest()
+    ws.at(Location(ws.root, "/a"))
+    both = ws.sha256()
+    assert both != alone
+    (tmp_path / "other.yaml").write_text("b: 2\n", encoding="utf-8")
+    assert ws.sha256() != both
