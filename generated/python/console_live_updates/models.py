@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from console_live_updates._base import SpecwireModel
 from pydantic import MISSING, ConfigDict, Field
 from typing_extensions import TypeAliasType
+
+from console_live_updates._base import SpecwireModel
 
 ChannelName = TypeAliasType(
     "ChannelName",

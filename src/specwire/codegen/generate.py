@@ -8,6 +8,7 @@ carries the document's hash instead of a timestamp.
 from __future__ import annotations
 
 import difflib
+import json
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -48,10 +49,22 @@ def _ruff() -> str:
     return str(find_ruff_bin())
 
 
-def format_python(sources: dict[str, str]) -> dict[str, str]:
-    """Format Python sources with ruff under a fixed configuration (no user config is read)."""
+def format_python(sources: dict[str, str], package: str) -> dict[str, str]:
+    """Format Python sources with ruff under a fixed configuration (no user config is read).
+
+    The package's own imports are sorted as first-party, as a project that holds the
+    package beside its code sorts them.
+    """
     ruff = _ruff()
-    common = ["--isolated", "--line-length", str(LINE_LENGTH), "--target-version", "py311"]
+    common = [
+        "--isolated",
+        "--line-length",
+        str(LINE_LENGTH),
+        "--target-version",
+        "py311",
+        "--config",
+        f"lint.isort.known-first-party = [{json.dumps(package)}]",
+    ]
     formatted: dict[str, str] = {}
     for name, source in sources.items():
         if not name.endswith(".py"):
@@ -90,7 +103,7 @@ def generate(spec_path: str | Path, package: str | None = None) -> Generated:
     # Hashed after bundling: by then every file that shapes the output has been read.
     header = header_line(spec, workspace.sha256())
     python = emit_python(spec, bundle, name, header)
-    files = {f"{name}/{file}": text for file, text in format_python(python.files).items()}
+    files = {f"{name}/{file}": text for file, text in format_python(python.files, name).items()}
     for file, text in emit_jsonschema(spec, bundle).items():
         files[f"{name}/schemas/{file}"] = text
     reference = f"<!-- {header.removeprefix('# ')} -->\n\n" + emit_markdown(spec, bundle)
