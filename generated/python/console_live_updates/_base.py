@@ -5,12 +5,13 @@ from pydantic import BaseModel, ConfigDict
 
 
 class SpecwireModel(BaseModel):
-    """Strict, frozen, and open to extra properties unless its schema closes it.
+    """Strict, frozen, finite, and open to extra properties unless its schema closes it.
 
     Strict: a value must already have its schema's JSON type (no ``"1"`` for an
     integer, no number for a ``date-time`` string). Frozen: a message is a value.
-    Open: a schema without ``additionalProperties: false`` keeps unknown
-    properties, as JSON Schema accepts them; closed schemas set ``extra="forbid"``.
+    Finite: JSON has no infinity or NaN, so a number that overflows is refused.
+    Open: a schema without ``additionalProperties: false`` keeps unknown properties,
+    as JSON Schema accepts them; closed schemas set ``extra="forbid"``.
     """
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="allow")
+    model_config = ConfigDict(strict=True, frozen=True, extra="allow", allow_inf_nan=False)

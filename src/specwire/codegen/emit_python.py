@@ -69,28 +69,23 @@ BASE_MODULE = "_base"
 BASE_CLASS = "SpecwireModel"
 
 
-def _base_module(header: str) -> str:
-    return "\n".join(
-        [
-            header,
-            '"""The base of every generated model."""',
-            "",
-            "from pydantic import BaseModel, ConfigDict",
-            "",
-            "",
-            f"class {BASE_CLASS}(BaseModel):",
-            '    """Strict, frozen, and open to extra properties unless its schema closes it.',
-            "",
-            '    Strict: a value must already have its schema\'s JSON type (no ``"1"`` for an',
-            "    integer, no number for a ``date-time`` string). Frozen: a message is a value.",
-            "    Open: a schema without ``additionalProperties: false`` keeps unknown",
-            '    properties, as JSON Schema accepts them; closed schemas set ``extra="forbid"``.',
-            '    """',
-            "",
-            '    model_config = ConfigDict(strict=True, frozen=True, extra="allow")',
-            "",
-        ]
-    )
+_BASE_SOURCE = f'''"""The base of every generated model."""
+
+from pydantic import BaseModel, ConfigDict
+
+
+class {BASE_CLASS}(BaseModel):
+    """Strict, frozen, finite, and open to extra properties unless its schema closes it.
+
+    Strict: a value must already have its schema's JSON type (no ``"1"`` for an
+    integer, no number for a ``date-time`` string). Frozen: a message is a value.
+    Finite: JSON has no infinity or NaN, so a number that overflows is refused.
+    Open: a schema without ``additionalProperties: false`` keeps unknown properties,
+    as JSON Schema accepts them; closed schemas set ``extra="forbid"``.
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="allow", allow_inf_nan=False)
+'''
 
 
 CHECKS_MODULE = "_checks"
@@ -475,7 +470,7 @@ class _PythonEmitter:
         unions = self.unions()
         files = {
             "__init__.py": self.init_module(unions),
-            f"{BASE_MODULE}.py": _base_module(self.header),
+            f"{BASE_MODULE}.py": f"{self.header}\n{_BASE_SOURCE}",
             **(
                 {f"{CHECKS_MODULE}.py": f"{self.header}\n{_CHECKS_SOURCE}"}
                 if self.unique_items
