@@ -260,8 +260,9 @@ class _Builder:
     def _operation(
         self, operation_id: str, ref: Any, written_at: Location, channels: list[Channel]
     ) -> Operation:
-        value, location = self.ws.resolve(ref, written_at)
-        value = _mapping(value)
+        raw, location = self.ws.resolve(ref, written_at)
+        # Operation traits (AsyncAPI 3) merge like message traits: the operation's own fields win.
+        value, _ = self._traits_applied(_mapping(raw), location)
         action = value.get("action")
         if action not in ("send", "receive"):
             raise DocumentError(

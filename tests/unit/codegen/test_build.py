@@ -171,3 +171,19 @@ def test_a_document_must_be_an_object(tmp_path: Any) -> None:
     path.write_text("- 1\n", encoding="utf-8")
     with pytest.raises(DocumentError, match="must be an object"):
         load_spec(path)
+
+
+def test_operation_traits_are_merged(write_spec: WriteSpec) -> None:
+    doc = minimal()
+    doc["components"]["operationTraits"] = {
+        "documented": {
+            "summary": "From the trait.",
+            "description": "Trait text.",
+            "x-cadence-ms": 2000,
+        }
+    }
+    doc["operations"]["sendTick"]["traits"] = [{"$ref": "#/components/operationTraits/documented"}]
+    doc["operations"]["sendTick"]["summary"] = "Own summary."
+    operation = load_spec(write_spec(doc)).operations[1]
+    assert (operation.summary, operation.description) == ("Own summary.", "Trait text.")
+    assert operation.extensions == (("x-cadence-ms", 2000),)
