@@ -36,7 +36,7 @@ def package_name(title: str) -> str:
 
 
 @dataclass(frozen=True)
-class Union:
+class GeneratedUnion:
     name: str
     members: tuple[str, ...]
     """Python names of the member payload types, in document order, once each."""
@@ -257,7 +257,7 @@ class _PythonEmitter:
                     f.get("alias") or f["name"]: f["name"] for f in model.get("fields", [])
                 }
         self.taken = self.classes | self.aliases
-        self.direction_unions: dict[str, Union] = {}
+        self.direction_unions: dict[str, GeneratedUnion] = {}
 
     def payload_type(self, message_id: str) -> str:
         return self.python_name[self.bundle.payloads[message_id]]
@@ -270,7 +270,7 @@ class _PythonEmitter:
         self.taken.add(name)
         return name
 
-    def union(self, wanted: str, message_ids: tuple[str, ...], doc: str) -> Union:
+    def union(self, wanted: str, message_ids: tuple[str, ...], doc: str) -> GeneratedUnion:
         members = tuple(dict.fromkeys(self.payload_type(m) for m in message_ids))
         definitions = list(dict.fromkeys(self.bundle.payloads[m] for m in message_ids))
         tag = find_tag(self.bundle, definitions)
@@ -283,10 +283,10 @@ class _PythonEmitter:
                 f"{wanted}: its messages share no required constant property, "
                 "so a frame is matched against each in turn (pydantic's smart union)"
             )
-        return Union(self._union_name(wanted), members, tag, discriminator, doc)
+        return GeneratedUnion(self._union_name(wanted), members, tag, discriminator, doc)
 
-    def unions(self) -> list[Union]:
-        result: list[Union] = []
+    def unions(self) -> list[GeneratedUnion]:
+        result: list[GeneratedUnion] = []
         sent = self.spec.messages_in(Direction.SEND)
         received = self.spec.messages_in(Direction.RECEIVE)
         if sent:
@@ -316,7 +316,7 @@ class _PythonEmitter:
 
     # -- modules ----------------------------------------------------------------------
 
-    def messages_module(self, unions: list[Union]) -> str:
+    def messages_module(self, unions: list[GeneratedUnion]) -> str:
         headers = {
             m.id: self.python_name[self.bundle.headers[m.id]]
             for m in self.spec.messages
@@ -430,7 +430,7 @@ class _PythonEmitter:
         ]
         return "\n".join(lines)
 
-    def init_module(self, unions: list[Union]) -> str:
+    def init_module(self, unions: list[GeneratedUnion]) -> str:
         exported_models = sorted(self.classes | self.aliases)
         validator_names = sorted(
             ["encode", *(f"{d}_adapter" for d in self.direction_unions)]

@@ -34,7 +34,7 @@ import jsonschema.exceptions
 from specwire.codegen.build import build_spec
 from specwire.codegen.ir import Spec
 from specwire.codegen.loader import DocumentError, Location, Workspace
-from specwire.codegen.schemas import Bundle, bundle_schemas, find_tag
+from specwire.codegen.schemas import Bundle, bundle_schemas, find_tag, object_tags
 
 __all__ = ["Problem", "find_metaschema", "lint"]
 
@@ -308,9 +308,7 @@ class _Linter:
     def _tag_clashes(
         spec: Spec, bundle: Bundle, message_ids: tuple[str, ...]
     ) -> list[tuple[str, str, str, Any]]:
-        from specwire.codegen.schemas import _object_tags  # noqa: PLC0415
-
-        tags = {m: _object_tags(bundle, bundle.payloads[m]) for m in message_ids}
+        tags = {m: object_tags(bundle, bundle.payloads[m]) for m in message_ids}
         common = set.intersection(*(set(t) for t in tags.values())) if tags else set()
         clashes: list[tuple[str, str, str, Any]] = []
         for prop in sorted(common):

@@ -18,7 +18,7 @@ from typing import Any
 from specwire.codegen.ir import Message, Spec, Tag
 from specwire.codegen.loader import Location, Workspace
 
-__all__ = ["DRAFT_07", "Bundle", "bundle_schemas", "find_tag"]
+__all__ = ["DRAFT_07", "Bundle", "bundle_schemas", "find_tag", "object_tags"]
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
@@ -255,7 +255,8 @@ def bundle_schemas(workspace: Workspace, spec: Spec) -> Bundle:
     return _Bundler(workspace, spec).run()
 
 
-def _object_tags(bundle: Bundle, name: str) -> dict[str, Any]:
+def object_tags(bundle: Bundle, name: str) -> dict[str, Any]:
+    """The required constant properties of a definition's object schema, with their values."""
     schema = bundle.resolve(bundle.definitions.get(name))
     if not isinstance(schema, dict):
         return {}
@@ -285,7 +286,7 @@ def find_tag(bundle: Bundle, definitions: list[str]) -> Tag | None:
     unique = list(dict.fromkeys(definitions))
     if not unique:
         return None
-    tags = [_object_tags(bundle, name) for name in unique]
+    tags = [object_tags(bundle, name) for name in unique]
     common = set(tags[0]).intersection(*tags[1:])
     named = [bundle.discriminators.get(name) for name in unique]
     preferred = [n for n in named if n is not None]
