@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import keyword
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,11 @@ __all__ = ["main"]
 def _generate(args: argparse.Namespace) -> int:
     from specwire.codegen.generate import check_file, check_tree, generate, write_tree  # noqa: PLC0415
 
+    if args.package is not None and not (
+        args.package.isidentifier() and not keyword.iskeyword(args.package)
+    ):
+        print(f"error: --package {args.package!r} is not a Python identifier", file=sys.stderr)
+        return 2
     generated = generate(args.spec, package=args.package)
     for warning in generated.warnings:
         print(f"{args.spec}: warning: {warning}", file=sys.stderr)
@@ -32,7 +38,8 @@ def _generate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(f"{out / generated.package}: up to date with {args.spec}")
+        checked = f"{out / generated.package}" + (f" and {args.docs}" if args.docs else "")
+        print(f"{checked}: up to date with {args.spec}")
         return 0
     write_tree(generated.files, out)
     print(f"wrote {out / generated.package} ({len(generated.files)} files)")

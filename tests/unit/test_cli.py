@@ -102,3 +102,11 @@ def test_python_dash_m_and_version() -> None:
         [sys.executable, "-m", "specwire", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == f"specwire {__version__}"
+
+
+def test_a_package_name_must_be_an_identifier(
+    spec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", str(spec), "--out", str(tmp_path), "--package", "bad-name"]) == 2
+    assert "--package 'bad-name' is not a Python identifier" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()) or not (tmp_path / "bad-name").exists()

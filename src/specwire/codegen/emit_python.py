@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 import keyword
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -245,7 +246,14 @@ class _PythonEmitter:
         self.unique_items = _unique_item_fields(bundle, metadata)
         if self.unique_items:
             models, metadata = _run_datamodel_codegen(bundle, header, package, self.unique_items)
-        self.models_source = models
+        # The base (and the checks) are imported through the package's own name, the only
+        # form datamodel-code-generator writes; made relative, the package can live anywhere.
+        self.models_source = re.sub(
+            rf"^from {re.escape(package)}\.({BASE_MODULE}|{CHECKS_MODULE}) import ",
+            r"from .\1 import ",
+            models,
+            flags=re.MULTILINE,
+        )
         self.classes, self.aliases = _defined_names(models)
         self.python_name: dict[str, str] = {}
         self.fields: dict[str, dict[str, str]] = {}
@@ -424,7 +432,10 @@ class _PythonEmitter:
         lines += [
             "",
             "def encode(message: BaseModel) -> bytes:",
-            '    """Encode a message as compact JSON bytes: wire names, unset fields left out."""',
+            '    """Encode a message as compact JSON bytes with wire names.',
+            "",
+            "    Optional fields never set are left out; fields with a schema default are written.",
+            '    """',
             "    return message.__pydantic_serializer__.to_json(message, by_alias=True)",
             "",
         ]

@@ -167,6 +167,6 @@ def check_tree(files: dict[str, str], out: Path) -> str:
 
 def check_file(text: str, path: Path) -> str:
     old = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
-    return "".join(
-        difflib.unified_diff(old, text.splitlines(keepends=True), f"a/{path}", f"b/{path}")
-    )
+    name = path.as_posix().lstrip("/")
+    new = text.splitlines(keepends=True)
+    return "".join(difflib.unified_diff(old, new, f"a/{name}", f"b/{name}"))

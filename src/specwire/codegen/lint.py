@@ -16,6 +16,11 @@ Rules:
 * ``examples``: every message example validates against its payload and headers.
 * ``exclusive-messages``: messages that share a channel can be told apart by a
   ``const`` tag; a shared tag value is an error, no tag at all a warning.
+* ``payload-format`` (warning): a payload whose ``schemaFormat`` is not JSON Schema
+  (Avro, Protobuf...) is treated as opaque.
+* ``default`` (warning): a ``default`` that does not have its schema's type is ignored.
+* ``parse`` and ``structure``: the document cannot be read, or lacks what every
+  document needs (a supported version, operations with an action and a channel).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,3 +211,24 @@ def test_unique_items_are_checked(write_spec: WriteSpec, load_package: Any) -> N
 
 def test_no_checks_module_without_unique_items(write_spec: WriteSpec) -> None:
     assert "tick_feed/_checks.py" not in generate(write_spec()).files
+
+
+def test_the_package_works_inside_another_package(write_spec: WriteSpec, tmp_path: Path) -> None:
+    doc = minimal()
+    doc["components"]["schemas"]["Ping"]["properties"]["tags"] = {
+        "type": "array",
+        "uniqueItems": True,
+    }
+    outer = tmp_path / "nest" / "app"
+    outer.mkdir(parents=True)
+    (outer / "__init__.py").write_text("", encoding="utf-8")
+    write_tree(generate(write_spec(doc)).files, outer)
+    script = 'from app.tick_feed import decode_client_message as d; print(type(d(\'{"type":"ping","id":"a"}\')).__name__)'
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script],
+        cwd=tmp_path / "nest",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "Ping"
