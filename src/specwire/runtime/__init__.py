@@ -1,0 +1,1 @@
+"""The hub: connections, subscriptions, fan-out, history, heartbeats, limits; and its transports."""

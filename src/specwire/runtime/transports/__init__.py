@@ -1,0 +1,1 @@
+"""Transports: the native websockets server and the ASGI adapter."""
