@@ -33,6 +33,8 @@ class Problem:
     message: str
     request_id: str | None = None
     details: tuple[Detail, ...] = field(default_factory=tuple)
+    retry_after_ms: int | None = None
+    """For ``rate_limited``: how long to wait before sending again."""
 
 
 class ErrorFactory(Protocol):

@@ -18,6 +18,8 @@ def console_error(problem: Problem) -> BaseModel:
     fields: dict[str, object] = {"type": "error", "code": problem.code, "message": problem.message}
     if problem.request_id is not None:
         fields["id"] = problem.request_id
+    if problem.retry_after_ms is not None:
+        fields["retry_after_ms"] = problem.retry_after_ms
     if problem.details:
         fields["details"] = [
             ErrorDetail(path=d.path, reason=d.reason) for d in problem.details[:MAX_DETAILS]

@@ -1,0 +1,197 @@
+"""The native transport: a ``websockets.asyncio.server`` in front of a hub.
+
+The handshake is where a connection is refused, with an HTTP status a browser's
+developer tools show plainly: 403 for an ``Origin`` that is not allowed, 401 for a
+missing or invalid token when the hub requires one, 503 at the connection limit.
+Then the hub sends ``welcome`` and every frame goes through it.
+
+Fan-out writes one pre-built frame to each connection's transport: frames from a
+server are not masked (RFC 6455 section 5.1), so with compression off the same
+bytes serve every client. ``websockets.broadcast()`` rebuilds the frame for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from specwire.runtime.auth import InvalidToken, OriginPolicy, Principal, token_from_handshake
+from specwire.runtime.hub import CLOSE_GOING_AWAY, Hub, PreparedFrame
+
+__all__ = ["NativeServer", "WebsocketsTransport", "start_server", "unmasked_text_frame"]
+
+log = logging.getLogger("specwire.transport.native")
+
+
+def unmasked_text_frame(data: bytes) -> bytes:
+    """A complete server-to-client text frame (FIN, not masked, no extension)."""
+    return Frame(Opcode.TEXT, data).serialize(mask=False)
+
+
+class WebsocketsTransport:
+    """The hub's view of one ``websockets`` connection."""
+
+    __slots__ = ("connection", "shared_frames")
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self.connection = connection
+        # With an extension (compression) each connection must encode its own frames.
+        self.shared_frames = not connection.protocol.extensions
+
+    def write_frame(self, data: bytes, prepared: PreparedFrame) -> bool:
+        connection = self.connection
+        if connection.protocol.state is not State.OPEN or connection.send_in_progress is not None:
+            return False
+        try:
+            if self.shared_frames:
+                connection.transport.write(prepared.wire(unmasked_text_frame))
+            else:
+                connection.protocol.send_text(data)
+                connection.send_data()
+        except Exception:  # a transport that just broke: the reader sees it and disconnects
+            log.debug("write failed", exc_info=True)
+            return False
+        return True
+
+    def writable(self) -> bool:
+        return not self.connection.paused
+
+    async def drained(self) -> None:
+        await self.connection.drain()
+
+    async def send(self, data: bytes) -> None:
+        await self.connection.send(data, text=True)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.connection.close(code, reason)
+
+
+@dataclass
+class NativeServer:
+    """A running server; ``await shutdown()`` stops it gracefully."""
+
+    hub: Hub
+    server: Server
+    path: str
+
+    @property
+    def port(self) -> int:
+        socket = next(iter(self.server.sockets))
+        port: int = socket.getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{self.path}"
+
+    async def shutdown(
+        self,
+        code: int = CLOSE_GOING_AWAY,
+        reason: str = "server shutting down",
+        timeout: float = 5.0,
+    ) -> None:
+        """Stop accepting, close every client with ``code``, wait for every handler to end."""
+        self.server.close(close_connections=False)
+        try:
+            await asyncio.wait_for(self.hub.close_all(code, reason), timeout)
+        except TimeoutError:
+            log.warning("clients did not close within %.1f s; aborting them", timeout)
+        self.server.close(close_connections=True)
+        await self.server.wait_closed()
+
+
+async def start_server(
+    hub: Hub,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    path: str = "/ws",
+    origins: Iterable[str] | OriginPolicy = (),
+    compression: bool = False,
+    **options: Any,
+) -> NativeServer:
+    """Serve ``hub`` on ``ws://host:port/path`` until shut down."""
+    policy = origins if isinstance(origins, OriginPolicy) else OriginPolicy.from_strings(origins)
+    principals: WeakKeyDictionary[ServerConnection, Principal | None] = WeakKeyDictionary()
+
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        target = urlsplit(request.path)
+        if target.path != path:
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {target.path}\n"
+            )
+        if not policy.allows(request.headers.get("Origin")):
+            hub.metrics.connection_refused("origin")
+            return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        if not hub.admit():
+            hub.metrics.connection_refused("limit")
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "too many connections; retry later\n"
+            )
+        token = token_from_handshake(request.headers.raw_items(), target.query)
+        principal: Principal | None = None
+        if token is not None and hub.verifier is not None:
+            try:
+                principal = await hub.verifier.verify(token)
+            except InvalidToken as exc:
+                hub.metrics.connection_refused("unauthorized")
+                return connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc.reason}\n")
+        elif hub.auth_required:
+            hub.metrics.connection_refused("unauthorized")
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "a token is required\n")
+        principals[connection] = principal
+        return None
+
+    async def handler(connection: ServerConnection) -> None:
+        principal = principals.pop(connection, None)
+        client = await hub.connect(WebsocketsTransport(connection), principal)
+        reason = "client"
+        closing: asyncio.Task[None] | None = None
+        try:
+            async for frame in connection:
+                if closing is not None:
+                    # Keep reading (and dropping) what the client sent before our close:
+                    # with its backlog unread, its closing frame would never be seen.
+                    continue
+                close = await hub.receive(client, frame)
+                if close is not None:
+                    reason = "too_big" if close.code == 1009 else "policy"
+                    closing = asyncio.create_task(connection.close(close.code, close.reason))
+        except ConnectionClosed as exc:
+            if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1011:
+                reason = "heartbeat"
+        finally:
+            if closing is not None:
+                await closing
+            hub.disconnect(
+                client, "slow_consumer" if client.closing and reason == "client" else reason
+            )
+
+    config = hub.config
+    server = await serve(
+        handler,
+        host,
+        port,
+        process_request=process_request,
+        compression="deflate" if compression else None,
+        max_size=config.limits.max_message_bytes,
+        close_timeout=config.close_timeout_s,
+        ping_interval=config.heartbeat_interval_s,
+        ping_timeout=config.heartbeat_timeout_s - config.heartbeat_interval_s
+        if config.heartbeat_timeout_s > config.heartbeat_interval_s
+        else config.heartbeat_timeout_s,
+        **options,
+    )
+    return NativeServer(hub, server, path)

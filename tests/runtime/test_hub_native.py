@@ -1,0 +1,390 @@
+"""The hub over real sockets: connect, subscribe, publish, recover, refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from console_live_updates import MetricsSnapshot, TopicCreated, TopicInfo
+from peers import DEADLINE, Connect, Peer
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from specwire.protocol import OutboundInvalid
+from specwire.runtime.console import console_channels, create_console_hub
+from specwire.runtime.hub import Hub, HubConfig, Position
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def topic_created(name: str, config: dict[str, str] | None = None) -> Any:
+    def build(position: Position) -> TopicCreated:
+        return TopicCreated(
+            type="topic.created",
+            channel="topics",
+            epoch=position.epoch,
+            seq=position.seq,
+            timestamp_ms=1750000000000,
+            topic=TopicInfo(name=name, partitions=3, replication_factor=3, config=config or {}),
+            source="api",
+        )
+
+    return build
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return create_console_hub(config=HubConfig(debug=True))
+
+
+async def test_connection_gets_a_welcome(hub: Hub, serve: Any, peers: Connect) -> None:
+    server = await serve(hub)
+    peer = await peers(server.url, welcome=False)
+    welcome = await peer.recv()
+    assert welcome["type"] == "welcome"
+    assert {c["name"] for c in welcome["channels"]} == {"metrics", "topics", "groups", "cluster"}
+    assert welcome["limits"]["max_message_bytes"] == 524288
+    assert len(hub.clients) == 1
+
+
+async def test_ping_pong(hub: Hub, serve: Any, peers: Connect) -> None:
+    peer = await peers((await serve(hub)).url)
+    pong = await peer.request({"type": "ping", "id": "p-1", "timestamp_ms": 42})
+    assert pong["type"] == "pong"
+    assert pong["client_timestamp_ms"] == 42
+
+
+async def test_topic_events_reach_subscribers_in_order(
+    hub: Hub, serve: Any, peers: Connect
+) -> None:
+    url = (await serve(hub)).url
+    a, b, idle = await peers(url), await peers(url), await peers(url)
+    for peer in (a, b):
+        reply = await peer.request(
+            {"type": "subscribe", "id": "s", "channels": [{"name": "topics"}]}
+        )
+        assert reply["type"] == "subscribed"
+        assert reply["channels"][0]["position"]["seq"] == 0
+    for name in ("orders.v1", "payments.settled", "inventory.changes"):
+        assert hub.publish("topics", topic_created(name)) == 2
+    for peer in (a, b):
+        got = [await peer.recv_type("topic.created") for _ in range(3)]
+        assert [e["seq"] for e in got] == [1, 2, 3]
+        assert [e["topic"]["name"] for e in got] == [
+            "orders.v1",
+            "payments.settled",
+            "inventory.changes",
+        ]
+    pong = await idle.request({"type": "ping", "id": "p"})
+    assert [f["type"] for f in idle.received] == ["welcome", "pong"]  # no topic events
+    assert pong["id"] == "p"
+
+
+async def test_resume_with_since_replays_what_was_missed(
+    hub: Hub, serve: Any, peers: Connect
+) -> None:
+    url = (await serve(hub)).url
+    for name in ("a.one", "a.two", "a.three"):
+        hub.publish("topics", topic_created(name))
+    peer = await peers(url)
+    reply = await peer.request(
+        {
+            "type": "subscribe",
+            "id": "s",
+            "channels": [{"name": "topics", "since": {"epoch": hub.epoch, "seq": 1}}],
+        }
+    )
+    assert reply["channels"][0] == {
+        "name": "topics",
+        "position": {"epoch": hub.epoch, "seq": 3},
+        "recovered": True,
+        "replayed": 2,
+    }
+    hub.publish("topics", topic_created("a.four"))
+    got = [await peer.recv_type("topic.created") for _ in range(3)]
+    assert [e["seq"] for e in got] == [2, 3, 4]
+
+
+async def test_resume_from_another_epoch_is_not_recovered(
+    hub: Hub, serve: Any, peers: Connect
+) -> None:
+    peer = await peers((await serve(hub)).url)
+    reply = await peer.request(
+        {
+            "type": "subscribe",
+            "id": "s",
+            "channels": [{"name": "topics", "since": {"epoch": "0" * 16, "seq": 7}}],
+        }
+    )
+    assert reply["channels"][0]["recovered"] is False
+    assert reply["channels"][0]["replayed"] == 0
+
+
+async def test_invalid_frames_get_errors_and_the_connection_stays_up(
+    hub: Hub, serve: Any, peers: Connect
+) -> None:
+    peer = await peers((await serve(hub)).url)
+    await peer.send("{oops")
+    assert (await peer.recv())["code"] == "invalid_json"
+    await peer.send(b"\x00binary")
+    assert (await peer.recv())["code"] == "unsupported_frame"
+    error = await peer.request(
+        {"type": "subscribe", "id": "bad", "channels": [{"name": "weather"}]}
+    )
+    assert (error["code"], error["details"][0]["path"]) == ("invalid_message", "/channels/0/name")
+    assert (await peer.request({"type": "ping", "id": "still-here"}))["type"] == "pong"
+
+
+async def test_repeated_abuse_closes_with_1008(serve: Any, peers: Connect) -> None:
+    from specwire.protocol import Limits
+
+    hub = create_console_hub(config=HubConfig(limits=Limits(max_invalid_frames=3)))
+    peer = await peers((await serve(hub)).url)
+    for _ in range(3):
+        await peer.send("nope")
+    for _ in range(3):
+        await peer.recv()
+    await peer.connection.wait_closed()
+    assert peer.connection.close_code == 1008
+
+
+async def test_oversized_frames_close_with_1009(hub: Hub, serve: Any, peers: Connect) -> None:
+    peer = await peers((await serve(hub)).url)
+    await peer.send('{"type":"ping","id":"' + "x" * 600_000 + '"}')
+    await peer.connection.wait_closed()
+    assert peer.connection.close_code == 1009
+
+
+async def test_shutdown_closes_clients_with_1001(hub: Hub, serve: Any, peers: Connect) -> None:
+    server = await serve(hub)
+    peer: Peer = await peers(server.url)
+    await server.shutdown()
+    await peer.connection.wait_closed()
+    assert peer.connection.close_code == 1001
+    assert hub.clients == {}
+
+
+def snapshot_factory() -> Any:
+    doc = yaml.safe_load((REPO / "asyncapi.yaml").read_text(encoding="utf-8"))
+    example = doc["components"]["messages"]["metricsSnapshot"]["examples"][0]["payload"]
+
+    def build(position: Position) -> MetricsSnapshot:
+        return MetricsSnapshot.model_validate_json(
+            json.dumps({**example, "epoch": position.epoch, "seq": position.seq})
+        )
+
+    return build
+
+
+async def test_metrics_snapshots_stream_and_history_is_sent_on_subscribe(
+    hub: Hub, serve: Any, peers: Connect
+) -> None:
+    peer = await peers((await serve(hub)).url)
+    build = snapshot_factory()
+    for _ in range(5):
+        hub.publish("metrics", build)
+    reply = await peer.request(
+        {"type": "subscribe", "id": "m", "channels": [{"name": "metrics", "history": 3}]}
+    )
+    assert reply["channels"] == [{"name": "metrics", "recovered": None, "replayed": 3}]
+    history = [await peer.recv_type("metrics.snapshot") for _ in range(3)]
+    assert [s["seq"] for s in history] == [3, 4, 5]
+    hub.publish("metrics", build)
+    assert (await peer.recv_type("metrics.snapshot"))["seq"] == 6
+
+
+async def test_filters_narrow_snapshots_and_skip_events(
+    hub: Hub, serve: Any, peers: Connect
+) -> None:
+    peer = await peers((await serve(hub)).url)
+    await peer.request(
+        {
+            "type": "subscribe",
+            "id": "f",
+            "channels": [
+                {
+                    "name": "metrics",
+                    "history": 0,
+                    "filter": {"topics": ["payments.*"], "groups": ["fraud-*"]},
+                },
+                {"name": "topics", "filter": {"topics": ["payments.*"]}},
+            ],
+        }
+    )
+    hub.publish("metrics", snapshot_factory())
+    snapshot = await peer.recv_type("metrics.snapshot")
+    assert [t["name"] for t in snapshot["topics"]] == ["payments.settled"]
+    assert [g["group_id"] for g in snapshot["groups"]] == ["fraud-scoring"]
+    hub.publish("topics", topic_created("orders.v2"))
+    hub.publish("topics", topic_created("payments.refunds"))
+    event = await peer.recv_type("topic.created")
+    assert (event["topic"]["name"], event["seq"]) == ("payments.refunds", 2)
+
+
+async def test_a_slow_client_gets_the_latest_snapshot_not_a_backlog(
+    serve: Any, peers: Connect
+) -> None:
+    hub = create_console_hub(config=HubConfig(debug=True, send_queue_size=8))
+    slow = await peers((await serve(hub)).url)
+    await slow.request(
+        {"type": "subscribe", "id": "m", "channels": [{"name": "metrics", "history": 0}]}
+    )
+    (client,) = hub.clients.values()
+    build = snapshot_factory()
+    published = 0
+    while not client.queue and published < 100_000:  # until the transport is behind
+        hub.publish("metrics", build)
+        published += 1
+    for _ in range(500):
+        hub.publish("metrics", build)
+        published += 1
+    assert [p.channel for p in client.queue] == ["metrics"]  # one coalesced slot
+    assert hub.metrics.registry.get_sample_value(
+        "specwire_snapshots_coalesced_total", {"channel": "metrics"}
+    ) == pytest.approx(500)
+    last = 0
+    while last != published:  # the client catches up and ends on the newest snapshot
+        last = (await slow.recv_type("metrics.snapshot"))["seq"]
+    assert slow.connection.close_code is None
+
+
+async def test_an_event_overflow_closes_with_4000_and_the_client_resumes(
+    serve: Any, peers: Connect
+) -> None:
+    channels = console_channels(history=200_000)
+    hub = create_console_hub(config=HubConfig(debug=True, send_queue_size=8), channels=channels)
+    url = (await serve(hub)).url
+    slow = await peers(url)
+    await slow.request({"type": "subscribe", "id": "t", "channels": [{"name": "topics"}]})
+    (client,) = hub.clients.values()
+    published = 0
+    bulky = {f"x.{n}": "v" * 1000 for n in range(40)}  # ~40 KB events fill the buffers sooner
+    while not client.closing and published < 10_000:
+        hub.publish("topics", topic_created(f"t.{published}", bulky))
+        published += 1
+    assert client.closing
+    seen = await last_seq_before_close(slow, "topic.created")
+    assert slow.connection.close_code == 4000
+    reason = slow.connection.close_reason or ""
+    assert reason.startswith(f"slow consumer; resume topics={hub.epoch}:")
+    assert int(reason.rsplit(":", 1)[1]) >= seen
+    again = await peers(url)
+    reply = await again.request(
+        {
+            "type": "subscribe",
+            "id": "r",
+            "channels": [{"name": "topics", "since": {"epoch": hub.epoch, "seq": seen}}],
+        }
+    )
+    assert reply["channels"][0]["recovered"] is True
+    assert reply["channels"][0]["replayed"] == published - seen
+    replayed = [await again.recv_type("topic.created") for _ in range(published - seen)]
+    assert [e["seq"] for e in replayed] == list(range(seen + 1, published + 1))
+
+
+async def last_seq_before_close(peer: Peer, wanted: str) -> int:
+    seq = 0
+    try:
+        while True:
+            seq = (await peer.recv_type(wanted))["seq"]
+    except ConnectionClosed:
+        return seq
+
+
+async def test_an_invalid_publish_never_reaches_a_client(serve: Any, peers: Connect) -> None:
+    hub = create_console_hub()  # production mode: logged and counted, not raised
+    peer = await peers((await serve(hub)).url)
+    await peer.request({"type": "subscribe", "id": "t", "channels": [{"name": "topics"}]})
+
+    def broken(position: Position) -> TopicCreated:
+        return TopicCreated.model_construct(
+            type="topic.created", channel="topics", epoch=position.epoch, seq=-1
+        )
+
+    assert hub.publish("topics", broken) == 0
+    assert (
+        hub.metrics.registry.get_sample_value(
+            "specwire_validation_failures_total", {"direction": "out", "code": "outbound_invalid"}
+        )
+        == 1
+    )
+    hub.publish("topics", topic_created("after.broken"))
+    event = await peer.recv_type("topic.created")
+    # No gap: the invalid message was never numbered.
+    assert (event["seq"], event["topic"]["name"]) == (1, "after.broken")
+    debug = create_console_hub(config=HubConfig(debug=True))
+    with pytest.raises(OutboundInvalid):
+        debug.publish("topics", broken)
+
+
+async def test_connection_limit_refuses_with_503(serve: Any, peers: Connect) -> None:
+    hub = create_console_hub(config=HubConfig(max_connections=1))
+    url = (await serve(hub)).url
+    await peers(url)
+    with pytest.raises(InvalidStatus) as caught:
+        await peers(url)
+    assert caught.value.response.status_code == 503
+
+
+async def test_origin_allowlist_refuses_with_403(hub: Hub, serve: Any, peers: Connect) -> None:
+    url = (await serve(hub, origins=["https://console.example.com"])).url
+    await peers(url, origin="https://console.example.com")
+    with pytest.raises(InvalidStatus) as caught:
+        await peers(url, origin="https://evil.example.com")
+    assert caught.value.response.status_code == 403
+
+
+async def test_inbound_rate_limit(serve: Any, peers: Connect) -> None:
+    hub = create_console_hub(config=HubConfig(max_messages_per_s=5))
+    peer = await peers((await serve(hub)).url)
+    for n in range(10):  # the burst: twice the rate
+        await peer.send({"type": "ping", "id": f"p{n}"})
+    await peer.send({"type": "ping", "id": "one-too-many"})
+    frames = [await peer.recv() for _ in range(11)]
+    assert [f["type"] for f in frames] == ["pong"] * 10 + ["error"]
+    assert frames[-1]["code"] == "rate_limited"
+    assert frames[-1]["retry_after_ms"] > 0
+    for n in range(30):
+        await peer.send({"type": "ping", "id": f"flood{n}"})
+    with pytest.raises(ConnectionClosed):
+        await read_until_closed(peer)
+    assert peer.connection.close_code == 1008
+
+
+async def read_until_closed(peer: Peer) -> None:
+    """Read what was sent before the close, then the close itself."""
+    while True:
+        await peer.recv()
+
+
+async def test_a_client_that_stops_answering_pings_is_dropped(serve: Any) -> None:
+    hub = create_console_hub(
+        config=HubConfig(heartbeat_interval_s=0.05, heartbeat_timeout_s=0.15, close_timeout_s=0.1)
+    )
+    server = await serve(hub)
+    # A client frozen after its handshake: it never reads, so pings go unanswered.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)).startswith(
+        b"HTTP/1.1 101"
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while hub.clients and loop.time() < deadline:  # polled: the event is a disconnect, not a frame
+        await asyncio.sleep(0.01)
+    assert hub.clients == {}
+    assert (
+        hub.metrics.registry.get_sample_value("specwire_disconnects_total", {"reason": "heartbeat"})
+        == 1
+    )
+    writer.close()
+    await writer.wait_closed()
