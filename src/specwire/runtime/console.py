@@ -293,8 +293,7 @@ def auth_handler(verifier: TokenVerifier) -> Any:
                     "forbidden",
                     f"the new token does not allow subscribed channel {name!r}",
                 )
-        client.principal = principal
-        client.session.authenticate()
+        hub.set_principal(client, principal)
         return Authenticated(
             type="authenticated",
             id=message.id,

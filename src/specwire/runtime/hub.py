@@ -40,7 +40,7 @@ from specwire.protocol import (
     Session,
     encode_outbound,
 )
-from specwire.runtime.auth import TokenVerifier
+from specwire.runtime.auth import Principal, TokenVerifier
 from specwire.runtime.history import EventHistory, SnapshotHistory
 from specwire.runtime.metrics import HubMetrics
 
@@ -153,7 +153,7 @@ class Client:
 
     session: Session
     transport: ClientTransport
-    principal: Any = None
+    principal: Principal | None = None
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     queue: deque[_Pending] = field(default_factory=deque)
     snapshot_slots: dict[str, _Pending] = field(default_factory=dict)
@@ -162,6 +162,10 @@ class Client:
     tokens: float = 0.0
     """Inbound rate limit: a token bucket, filled at ``max_messages_per_s`` up to a burst."""
     refilled_at: float = 0.0
+    expiry: asyncio.TimerHandle | None = None
+    """Fires when the principal's token expires (reset by an in-band refresh)."""
+    close_reason: str | None = None
+    """Why the hub closed this client (a metrics label), when the hub did."""
 
     @property
     def id(self) -> str:
@@ -340,7 +344,9 @@ class Hub:
                 )  # dropped in favour of what is queued: it is stale soon
                 return False
             self.metrics.dropped(channel)
-            self._close_soon(client, CLOSE_SLOW_CONSUMER, self._resume_reason(client))
+            self._close_soon(
+                client, CLOSE_SLOW_CONSUMER, self._resume_reason(client), "slow_consumer"
+            )
             return False
         pending = _Pending(channel, frame, seq)
         client.queue.append(pending)
@@ -399,16 +405,41 @@ class Hub:
         """Whether one more connection fits under the limit."""
         return len(self.clients) < self.config.max_connections
 
-    async def connect(self, transport: ClientTransport, principal: Any = None) -> Client:
+    async def connect(
+        self, transport: ClientTransport, principal: Principal | None = None
+    ) -> Client:
         """Register a connection and send its ``welcome``."""
         session = Session(self.binding, secrets.token_hex(8), self.config.limits)
-        client = Client(session, transport, principal)
+        client = Client(session, transport)
         client.tokens, client.refilled_at = self._burst, time.monotonic()
         self.clients[client.id] = client
         self.metrics.connection_opened()
+        self.set_principal(client, principal, authenticate=False)
         frame = session.welcome(self.welcome_for(self, client), authenticated=principal is not None)
         await transport.send(frame)
         return client
+
+    def set_principal(
+        self, client: Client, principal: Principal | None, *, authenticate: bool = True
+    ) -> None:
+        """Attach verified credentials (at the handshake or in-band) and watch their expiry."""
+        client.principal = principal
+        if client.expiry is not None:
+            client.expiry.cancel()
+            client.expiry = None
+        if principal is not None and principal.expires_at_ms is not None:
+            delay = max(0.0, principal.expires_at_ms / 1000 - self.clock())
+            client.expiry = asyncio.get_running_loop().call_later(delay, self._expire, client)
+        if authenticate and principal is not None:
+            client.session.authenticate()
+
+    def _expire(self, client: Client) -> None:
+        """The token ran out without a refresh: say so (spec ``error``), then close with 1008."""
+        client.expiry = None
+        if client.closing or client.id not in self.clients:
+            return
+        self.post(client, client.session.error(Problem("unauthorized", "token expired")))
+        self._close_soon(client, CLOSE_POLICY_VIOLATION, "token expired", "token_expired")
 
     async def receive(self, client: Client, frame: str | bytes) -> Close | None:
         """Handle one frame from a client; the :class:`Close` to apply, if any."""
@@ -441,8 +472,21 @@ class Hub:
         self.metrics.frame_in(received.tag)
         handler = self.handlers.get(received.tag)
         if handler is None:
+            log.warning("no handler for %r; frame ignored", received.tag)
             return None
-        reply = await handler(self, client, received.message)
+        try:
+            reply = await handler(self, client, received.message)
+        except Exception:
+            # Our fault, not the peer's: say so, keep the connection, keep serving others.
+            log.exception("handler for %r failed (session %s)", received.tag, client.id)
+            request_id = getattr(received.message, self.binding.request_id or "", None)
+            problem = Problem(
+                "internal",
+                "the server failed to handle this message",
+                request_id if isinstance(request_id, str) else None,
+            )
+            self.post(client, client.session.error(problem))
+            return None
         if reply is not None and not client.closing:
             self.post(client, reply)
         return None
@@ -483,12 +527,16 @@ class Hub:
         client.snapshot_slots.clear()
         if client.drain_task is not None:
             client.drain_task.cancel()
-        self.metrics.connection_closed(reason)
+        if client.expiry is not None:
+            client.expiry.cancel()
+            client.expiry = None
+        self.metrics.connection_closed(client.close_reason or reason)
 
-    def _close_soon(self, client: Client, code: int, reason: str) -> None:
+    def _close_soon(self, client: Client, code: int, reason: str, label: str) -> None:
         if client.closing:
             return
         client.closing = True
+        client.close_reason = label
         task = asyncio.get_running_loop().create_task(client.transport.close(code, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -498,6 +546,8 @@ class Hub:
     ) -> None:
         """Close every client with ``code``; used by graceful shutdown."""
         clients = list(self.clients.values())
+        for client in clients:
+            client.close_reason = client.close_reason or "shutdown"
         await asyncio.gather(
             *(c.transport.close(code, reason) for c in clients), return_exceptions=True
         )

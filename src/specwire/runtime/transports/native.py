@@ -175,9 +175,7 @@ async def start_server(
         finally:
             if closing is not None:
                 await closing
-            hub.disconnect(
-                client, "slow_consumer" if client.closing and reason == "client" else reason
-            )
+            hub.disconnect(client, reason)
 
     config = hub.config
     server = await serve(
