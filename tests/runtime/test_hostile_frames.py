@@ -132,4 +132,13 @@ def test_a_bystander_never_notices(server: ServerThread, attacker: ClientConnect
         attacker.send("\x00garbage")
         bystander.send(json.dumps({"type": "ping", "id": "calm"}))
         assert json.loads(bystander.recv(timeout=5))["id"] == "calm"
-    assert len(server.hub.clients) == 1  # only the attacker is left, still connected
+    # Only the attacker is left, still connected (the bystander's close lands on the server's loop).
+    assert server.run(clients_settle_at(server, 1)) == 1
+
+
+async def clients_settle_at(server: ServerThread, count: int) -> int:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while len(server.hub.clients) != count and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    return len(server.hub.clients)

@@ -139,10 +139,10 @@ class Session:
             raise LocalProtocolError(f"cannot receive in state {self.state.value!r}")
         size = len(frame.encode()) if isinstance(frame, str) else len(frame)
         if size > self.limits.max_message_bytes:
-            return self.close(
-                CLOSE_MESSAGE_TOO_BIG,
-                f"message of {size} bytes exceeds {self.limits.max_message_bytes}",
-            )
+            limit = self.limits.max_message_bytes
+            problem = Problem("message_too_large", f"a message may be at most {limit} bytes")
+            close = self.close(CLOSE_MESSAGE_TOO_BIG, f"message of {size} bytes exceeds {limit}")
+            return Rejected(self.error(problem), problem, close)
         if isinstance(frame, bytes):
             return self._reject(
                 Problem("unsupported_frame", "binary frames are not accepted; send JSON text")
@@ -159,6 +159,10 @@ class Session:
 
     def error(self, problem: Problem) -> bytes:
         return encode_outbound(self.binding, self.binding.error(problem))
+
+    def request_id_of(self, frame: str | bytes) -> str | None:
+        """The request id of a frame that will not be processed (rate limited), if it has one."""
+        return self._request_id(self._raw(frame)) if isinstance(frame, str) else None
 
     def _reject(self, problem: Problem) -> Rejected:
         self.invalid_frames += 1

@@ -52,10 +52,14 @@ __all__ = [
     "ChannelSpec",
     "Client",
     "ClientTransport",
+    "Handler",
     "Hub",
     "HubConfig",
     "Position",
+    "PreparedFrame",
     "Subscription",
+    "Welcome",
+    "glob_match",
 ]
 
 log = logging.getLogger("specwire.hub")
@@ -64,6 +68,7 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_SERVICE_RESTART = 1012
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SLOW_CONSUMER = 4000
 """An event channel overflowed the client's send queue; the reason carries where to resume."""
 
@@ -409,14 +414,24 @@ class Hub:
         self, transport: ClientTransport, principal: Principal | None = None
     ) -> Client:
         """Register a connection and send its ``welcome``."""
+        if len(self.clients) >= self.config.max_connections:
+            # Handshakes that all passed admit() at once: the limit is enforced here too.
+            await transport.close(CLOSE_TRY_AGAIN_LATER, "too many connections; retry later")
+            raise ConnectionRefusedError("connection limit reached")
         session = Session(self.binding, secrets.token_hex(8), self.config.limits)
         client = Client(session, transport)
         client.tokens, client.refilled_at = self._burst, time.monotonic()
         self.clients[client.id] = client
         self.metrics.connection_opened()
-        self.set_principal(client, principal, authenticate=False)
-        frame = session.welcome(self.welcome_for(self, client), authenticated=principal is not None)
-        await transport.send(frame)
+        try:
+            self.set_principal(client, principal, authenticate=False)
+            frame = session.welcome(
+                self.welcome_for(self, client), authenticated=principal is not None
+            )
+            await transport.send(frame)
+        except BaseException:
+            self.disconnect(client, "error")
+            raise
         return client
 
     def set_principal(
@@ -452,6 +467,7 @@ class Hub:
             problem = Problem(
                 "rate_limited",
                 f"more than {self.config.max_messages_per_s:g} messages/s",
+                client.session.request_id_of(frame),
                 retry_after_ms=retry_ms,
             )
             self.metrics.validation_failed("in", "rate_limited")
@@ -511,7 +527,7 @@ class Hub:
 
     def unsubscribe(self, client: Client, channel: str) -> None:
         client.subscriptions.pop(channel, None)
-        self.subscribers[channel].pop(client.id, None)
+        self.subscribers.get(channel, {}).pop(client.id, None)
         pending = client.snapshot_slots.pop(channel, None)
         if pending is not None:
             client.queue.remove(pending)
@@ -548,6 +564,7 @@ class Hub:
         clients = list(self.clients.values())
         for client in clients:
             client.close_reason = client.close_reason or "shutdown"
+            client.closing = True
         await asyncio.gather(
             *(c.transport.close(code, reason) for c in clients), return_exceptions=True
         )

@@ -142,7 +142,10 @@ def test_binary_frames_are_refused(session: Session) -> None:
 
 def test_oversized_frames_close_with_1009(session: Session) -> None:
     result = session.receive('{"type":"ping","id":"' + "x" * 2000 + '"}')
-    assert result == Close(CLOSE_MESSAGE_TOO_BIG, "message of 2023 bytes exceeds 1024")
+    body = rejected(result)
+    assert body["code"] == "message_too_large"
+    assert isinstance(result, Rejected)
+    assert result.close == Close(CLOSE_MESSAGE_TOO_BIG, "message of 2023 bytes exceeds 1024")
     assert session.state is State.CLOSING
     with pytest.raises(LocalProtocolError, match="cannot receive in state 'closing'"):
         session.receive('{"type":"ping","id":"p"}')

@@ -94,7 +94,9 @@ class NativeServer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{self.path}"
+        host = next(iter(self.server.sockets)).getsockname()[0]
+        host = f"[{host}]" if ":" in host else host
+        return f"ws://{host}:{self.port}{self.path}"
 
     async def shutdown(
         self,
@@ -156,7 +158,10 @@ async def start_server(
 
     async def handler(connection: ServerConnection) -> None:
         principal = principals.pop(connection, None)
-        client = await hub.connect(WebsocketsTransport(connection), principal)
+        try:
+            client = await hub.connect(WebsocketsTransport(connection), principal)
+        except (ConnectionClosed, ConnectionRefusedError):
+            return  # closed during the welcome, or over the limit after all: never registered
         reason = "client"
         closing: asyncio.Task[None] | None = None
         try:
