@@ -78,6 +78,13 @@ class WebsocketsTransport:
         await self.connection.close(code, reason)
 
 
+def _unauthorized(connection: ServerConnection, reason: str) -> Response:
+    """401 with the challenge RFC 6750 section 3 asks for."""
+    response = connection.respond(HTTPStatus.UNAUTHORIZED, f"{reason}\n")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="specwire"'
+    return response
+
+
 @dataclass
 class NativeServer:
     """A running server; ``await shutdown()`` stops it gracefully."""
@@ -131,9 +138,7 @@ async def start_server(
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         target = urlsplit(request.path)
         if target.path != path:
-            return connection.respond(
-                HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {target.path}\n"
-            )
+            return connection.respond(HTTPStatus.NOT_FOUND, "no WebSocket endpoint here\n")
         if not policy.allows(request.headers.get("Origin")):
             hub.metrics.connection_refused("origin")
             return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
@@ -149,10 +154,10 @@ async def start_server(
                 principal = await hub.verifier.verify(token)
             except InvalidToken as exc:
                 hub.metrics.connection_refused("unauthorized")
-                return connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc.reason}\n")
+                return _unauthorized(connection, exc.reason)
         elif hub.auth_required:
             hub.metrics.connection_refused("unauthorized")
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "a token is required\n")
+            return _unauthorized(connection, "a token is required")
         principals[connection] = principal
         return None
 
@@ -175,8 +180,9 @@ async def start_server(
                     reason = "too_big" if close.code == 1009 else "policy"
                     closing = asyncio.create_task(connection.close(close.code, close.reason))
         except ConnectionClosed as exc:
-            if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1011:
-                reason = "heartbeat"
+            # Closes websockets decided itself: a frame over max_size, a missed pong.
+            if exc.rcvd is None and exc.sent is not None:
+                reason = {1009: "too_big", 1011: "heartbeat"}.get(exc.sent.code, reason)
         finally:
             if closing is not None:
                 await closing
