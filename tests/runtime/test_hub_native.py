@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from console_live_updates import MetricsSnapshot, TopicCreated, TopicInfo
+from console_live_updates import TopicCreated
+from console_messages import snapshot_factory, topic_created
 from peers import DEADLINE, Connect, Peer
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -20,21 +19,6 @@ from specwire.runtime.console import console_channels, create_console_hub
 from specwire.runtime.hub import Hub, HubConfig, Position
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def topic_created(name: str, config: dict[str, str] | None = None) -> Any:
-    def build(position: Position) -> TopicCreated:
-        return TopicCreated(
-            type="topic.created",
-            channel="topics",
-            epoch=position.epoch,
-            seq=position.seq,
-            timestamp_ms=1750000000000,
-            topic=TopicInfo(name=name, partitions=3, replication_factor=3, config=config or {}),
-            source="api",
-        )
-
-    return build
 
 
 @pytest.fixture
@@ -167,18 +151,6 @@ async def test_shutdown_closes_clients_with_1001(hub: Hub, serve: Any, peers: Co
     await peer.connection.wait_closed()
     assert peer.connection.close_code == 1001
     assert hub.clients == {}
-
-
-def snapshot_factory() -> Any:
-    doc = yaml.safe_load((REPO / "asyncapi.yaml").read_text(encoding="utf-8"))
-    example = doc["components"]["messages"]["metricsSnapshot"]["examples"][0]["payload"]
-
-    def build(position: Position) -> MetricsSnapshot:
-        return MetricsSnapshot.model_validate_json(
-            json.dumps({**example, "epoch": position.epoch, "seq": position.seq})
-        )
-
-    return build
 
 
 async def test_metrics_snapshots_stream_and_history_is_sent_on_subscribe(
