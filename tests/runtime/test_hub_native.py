@@ -360,3 +360,21 @@ async def test_a_client_that_stops_answering_pings_is_dropped(serve: Any) -> Non
     )
     writer.close()
     await writer.wait_closed()
+
+
+async def test_broadcast_to_many_clients(hub: Hub, serve: Any, peers: Connect) -> None:
+    url = (await serve(hub)).url
+    crowd = [await peers(url) for _ in range(50)]
+    for peer in crowd:
+        await peer.request(
+            {"type": "subscribe", "id": "m", "channels": [{"name": "metrics", "history": 0}]}
+        )
+    build = snapshot_factory()
+    assert hub.publish("metrics", build) == 50
+    assert hub.publish("metrics", build) == 50
+    for peer in crowd:
+        assert [(await peer.recv_type("metrics.snapshot"))["seq"] for _ in range(2)] == [1, 2]
+    assert (
+        hub.metrics.registry.get_sample_value("specwire_deliveries_total", {"channel": "metrics"})
+        == 100
+    )

@@ -432,6 +432,8 @@ class Hub:
         except BaseException:
             self.disconnect(client, "error")
             raise
+        subject = principal.subject if principal is not None else None
+        log.info("connected", extra={"session_id": client.id, "subject": subject})
         return client
 
     def set_principal(
@@ -547,6 +549,9 @@ class Hub:
             client.expiry.cancel()
             client.expiry = None
         self.metrics.connection_closed(client.close_reason or reason)
+        log.info(
+            "disconnected", extra={"session_id": client.id, "reason": client.close_reason or reason}
+        )
 
     def _close_soon(self, client: Client, code: int, reason: str, label: str) -> None:
         if client.closing:
