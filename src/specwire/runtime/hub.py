@@ -137,8 +137,9 @@ class PreparedFrame:
         return self._wire
 
 
-@dataclass
+@dataclass(slots=True)
 class Subscription:
+    client: Client
     channel: str
     filter: Any = None
     delivered: int = 0
@@ -152,7 +153,7 @@ class _Pending:
     seq: int
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class Client:
     """One connected client: its session, its transport, its subscriptions and backlog."""
 
@@ -160,7 +161,8 @@ class Client:
     transport: ClientTransport
     principal: Principal | None = None
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
-    queue: deque[_Pending] = field(default_factory=deque)
+    queue: deque[_Pending] | None = None
+    """Only a client that fell behind has a queue (an empty deque costs 760 bytes)."""
     snapshot_slots: dict[str, _Pending] = field(default_factory=dict)
     drain_task: asyncio.Task[None] | None = None
     closing: bool = False
@@ -233,7 +235,7 @@ class Hub:
             else:
                 self.snapshots[spec.name] = SnapshotHistory(max(1, spec.history))
         self.clients: dict[str, Client] = {}
-        self.subscribers: dict[str, dict[str, Client]] = {name: {} for name in self.channels}
+        self.subscribers: dict[str, dict[str, Subscription]] = {name: {} for name in self.channels}
         self.handlers: dict[str, Handler] = {}
         # Close tasks stay referenced until done: asyncio keeps only weak references to tasks.
         self._closing: set[asyncio.Task[None]] = set()
@@ -298,20 +300,32 @@ class Hub:
         tag = self.binding.tag_of(message)
         refined: dict[Any, PreparedFrame | None] = {}
         delivered = 0
-        for client in list(self.subscribers[channel].values()):
-            subscription = client.subscriptions.get(channel)
-            if subscription is None or client.closing:
+        seq = entry.seq
+        events = spec.kind is ChannelKind.EVENTS
+        refine = spec.refine
+        # The hot loop: one pass over the channel's subscriptions, touching each client once.
+        # Nothing in it awaits, so no subscription can come or go while it runs.
+        for subscription in self.subscribers[channel].values():
+            client = subscription.client
+            if client.closing:
                 continue
             out = frame
-            if spec.refine is not None and subscription.filter is not None:
+            if refine is not None and subscription.filter is not None:
                 key = _filter_key(subscription.filter)
                 if key not in refined:
-                    refined[key] = self._refine(spec.refine, message, subscription.filter)
+                    refined[key] = self._refine(refine, message, subscription.filter)
                 narrowed = refined[key]
                 if narrowed is None:
                     continue
                 out = narrowed
-            if self._deliver(client, channel, spec.kind, out, entry.seq):
+            transport = client.transport
+            if not client.queue and transport.writable():
+                if transport.write_frame(out.data, out):
+                    if events:
+                        subscription.delivered = seq
+                    delivered += 1
+                continue
+            if self._deliver(client, channel, spec.kind, out, seq):
                 delivered += 1
         self.metrics.frame_out(tag, delivered)
         self.metrics.published(channel, delivered, time.perf_counter() - started)
@@ -342,7 +356,7 @@ class Hub:
             slot.frame, slot.seq = frame, seq
             self.metrics.coalesced(channel)
             return True
-        if len(client.queue) >= self.config.send_queue_size:
+        if client.queue is not None and len(client.queue) >= self.config.send_queue_size:
             if kind is ChannelKind.SNAPSHOT:
                 self.metrics.coalesced(
                     channel
@@ -354,6 +368,8 @@ class Hub:
             )
             return False
         pending = _Pending(channel, frame, seq)
+        if client.queue is None:
+            client.queue = deque()
         client.queue.append(pending)
         if kind is ChannelKind.SNAPSHOT:
             client.snapshot_slots[channel] = pending
@@ -367,11 +383,11 @@ class Hub:
             while client.queue and not client.closing:
                 await client.transport.drained()
                 while client.queue and client.transport.writable() and not client.closing:
-                    pending = client.queue.popleft()
+                    pending = client.queue.popleft()  # a deque: non-empty here
                     if client.snapshot_slots.get(pending.channel) is pending:
                         del client.snapshot_slots[pending.channel]
                     if not client.transport.write_frame(pending.frame.data, pending.frame):
-                        client.queue.clear()
+                        client.queue = None
                         client.snapshot_slots.clear()
                         return
                     subscription = client.subscriptions.get(pending.channel)
@@ -522,16 +538,16 @@ class Hub:
         return client.tokens >= 0
 
     def subscribe(self, client: Client, channel: str, filter_: Any = None) -> Subscription:
-        subscription = Subscription(channel, filter_, self.current(channel).seq)
+        subscription = Subscription(client, channel, filter_, self.current(channel).seq)
         client.subscriptions[channel] = subscription
-        self.subscribers[channel][client.id] = client
+        self.subscribers[channel][client.id] = subscription
         return subscription
 
     def unsubscribe(self, client: Client, channel: str) -> None:
         client.subscriptions.pop(channel, None)
         self.subscribers.get(channel, {}).pop(client.id, None)
         pending = client.snapshot_slots.pop(channel, None)
-        if pending is not None:
+        if pending is not None and client.queue is not None:
             client.queue.remove(pending)
 
     def disconnect(self, client: Client, reason: str) -> None:
@@ -541,7 +557,7 @@ class Hub:
         for channel in list(client.subscriptions):
             self.subscribers[channel].pop(client.id, None)
         client.closing = True
-        client.queue.clear()
+        client.queue = None
         client.snapshot_slots.clear()
         if client.drain_task is not None:
             client.drain_task.cancel()

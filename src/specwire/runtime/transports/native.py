@@ -43,23 +43,26 @@ def unmasked_text_frame(data: bytes) -> bytes:
 class WebsocketsTransport:
     """The hub's view of one ``websockets`` connection."""
 
-    __slots__ = ("connection", "shared_frames")
+    __slots__ = ("_protocol", "_write", "connection", "shared_frames")
 
     def __init__(self, connection: ServerConnection) -> None:
         self.connection = connection
         # With an extension (compression) each connection must encode its own frames.
         self.shared_frames = not connection.protocol.extensions
+        # Looked up once: write_frame runs once per subscriber per publish.
+        self._protocol = connection.protocol
+        self._write = connection.transport.write
 
     def write_frame(self, data: bytes, prepared: PreparedFrame) -> bool:
-        connection = self.connection
-        if connection.protocol.state is not State.OPEN or connection.send_in_progress is not None:
+        # The hub never sends fragmented messages, so only the state needs checking.
+        if self._protocol.state is not State.OPEN:
             return False
         try:
             if self.shared_frames:
-                connection.transport.write(prepared.wire(unmasked_text_frame))
+                self._write(prepared.wire(unmasked_text_frame))
             else:
-                connection.protocol.send_text(data)
-                connection.send_data()
+                self._protocol.send_text(data)
+                self.connection.send_data()
         except Exception:  # a transport that just broke: the reader sees it and disconnects
             log.debug("write failed", exc_info=True)
             return False
