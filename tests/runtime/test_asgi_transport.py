@@ -12,13 +12,11 @@ import base64
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-import yaml
-from console_live_updates import MetricsSnapshot, TopicCreated, TopicInfo
+from console_messages import snapshot_factory, topic_created
 from peers import DEADLINE, Connect, Peer
 from starlette.types import Message
 from starlette.websockets import WebSocket
@@ -27,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from specwire.runtime.console import console_channels, create_console_hub
-from specwire.runtime.hub import Hub, HubConfig, Position, PreparedFrame
+from specwire.runtime.hub import Hub, HubConfig, PreparedFrame
 from specwire.runtime.transports.asgi import (
     AsgiServer,
     AsgiTransport,
@@ -54,34 +52,6 @@ async def asgi() -> AsyncIterator[Start]:
     yield start
     for server in reversed(servers):
         await server.shutdown(timeout=DEADLINE)
-
-
-def topic_created(name: str, config: dict[str, str] | None = None) -> Any:
-    def build(position: Position) -> TopicCreated:
-        return TopicCreated(
-            type="topic.created",
-            channel="topics",
-            epoch=position.epoch,
-            seq=position.seq,
-            timestamp_ms=1750000000000,
-            topic=TopicInfo(name=name, partitions=3, replication_factor=3, config=config or {}),
-            source="api",
-        )
-
-    return build
-
-
-def snapshot_factory() -> Any:
-    spec = Path(__file__).resolve().parents[2] / "asyncapi.yaml"
-    doc = yaml.safe_load(spec.read_text(encoding="utf-8"))
-    example = doc["components"]["messages"]["metricsSnapshot"]["examples"][0]["payload"]
-
-    def build(position: Position) -> MetricsSnapshot:
-        return MetricsSnapshot.model_validate(
-            {**example, "epoch": position.epoch, "seq": position.seq}
-        )
-
-    return build
 
 
 async def last_seq_before_close(peer: Peer, wanted: str) -> int:
