@@ -79,27 +79,16 @@ def _newest(entries: deque[Entry], count: int) -> tuple[Entry, ...]:
     return tuple(newest_first)
 
 
-class EventHistory:
-    """Per event channel: the epoch, the next seq, and a bounded history (by count AND age)."""
+class _Numbered:
+    """What both histories share: gap-free numbering and the newest ``max_messages`` entries."""
 
-    __slots__ = ("_entries", "_epoch", "_last_seq", "_max_age_ms", "_max_messages")
+    __slots__ = ("_entries", "_last_seq", "_max_messages")
 
-    def __init__(self, epoch: str, *, max_messages: int = 1000, max_age_ms: int = 300_000) -> None:
-        if max_messages < 0:
-            raise ValueError(f"max_messages must be >= 0, got {max_messages}")
-        if max_age_ms < 0:
-            raise ValueError(f"max_age_ms must be >= 0, got {max_age_ms}")
-        self._epoch = epoch
+    def __init__(self, max_messages: int) -> None:
         self._last_seq = 0
         self._max_messages = max_messages
-        self._max_age_ms = max_age_ms
         # maxlen makes eviction by count free: appending to a full deque drops the oldest.
         self._entries: deque[Entry] = deque(maxlen=max_messages)
-
-    @property
-    def epoch(self) -> str:
-        """The epoch every seq of this history belongs to."""
-        return self._epoch
 
     @property
     def last_seq(self) -> int:
@@ -111,20 +100,47 @@ class EventHistory:
         """How many entries are held at most (``history_max_messages``)."""
         return self._max_messages
 
+    def next_seq(self) -> int:
+        """The seq the next appended message will get, to encode it into the frame first."""
+        return self._last_seq + 1
+
+    def _number(self, frame: bytes, item: object, now_ms: int) -> Entry:
+        self._last_seq += 1
+        entry = Entry(seq=self._last_seq, at_ms=now_ms, frame=frame, item=item)
+        self._entries.append(entry)
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class EventHistory(_Numbered):
+    """Per event channel: the epoch, the next seq, and a bounded history (by count AND age)."""
+
+    __slots__ = ("_epoch", "_max_age_ms")
+
+    def __init__(self, epoch: str, *, max_messages: int = 1000, max_age_ms: int = 300_000) -> None:
+        if max_messages < 0:
+            raise ValueError(f"max_messages must be >= 0, got {max_messages}")
+        if max_age_ms < 0:
+            raise ValueError(f"max_age_ms must be >= 0, got {max_age_ms}")
+        super().__init__(max_messages)
+        self._epoch = epoch
+        self._max_age_ms = max_age_ms
+
+    @property
+    def epoch(self) -> str:
+        """The epoch every seq of this history belongs to."""
+        return self._epoch
+
     @property
     def max_age_ms(self) -> int:
         """How long entries are held at most (``history_max_age_ms``)."""
         return self._max_age_ms
 
-    def next_seq(self) -> int:
-        """The seq the next appended message will get, to encode it into the frame first."""
-        return self._last_seq + 1
-
     def append(self, frame: bytes, item: object, now_ms: int) -> Entry:
         """Number and hold one published message, then evict by count and by age."""
-        self._last_seq += 1
-        entry = Entry(seq=self._last_seq, at_ms=now_ms, frame=frame, item=item)
-        self._entries.append(entry)
+        entry = self._number(frame, item, now_ms)
         self.evict(now_ms)
         return entry
 
@@ -152,9 +168,6 @@ class EventHistory:
             return Replay(recovered=False, entries=(), position=position)
         return Replay(recovered=True, entries=_newest(self._entries, missed), position=position)
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def __repr__(self) -> str:
         return (
             f"EventHistory(epoch={self._epoch!r}, last_seq={self._last_seq}, "
@@ -163,38 +176,19 @@ class EventHistory:
         )
 
 
-class SnapshotHistory:
+class SnapshotHistory(_Numbered):
     """Per snapshot channel: the latest N snapshots (for sparklines) and the latest one."""
 
-    __slots__ = ("_entries", "_last_seq", "_max_messages")
+    __slots__ = ()
 
     def __init__(self, max_messages: int = 60) -> None:
         if max_messages < 1:
             raise ValueError(f"max_messages must be >= 1, got {max_messages}")
-        self._last_seq = 0
-        self._max_messages = max_messages
-        self._entries: deque[Entry] = deque(maxlen=max_messages)
-
-    @property
-    def last_seq(self) -> int:
-        """The seq of the last snapshot appended; 0 before the first."""
-        return self._last_seq
-
-    @property
-    def max_messages(self) -> int:
-        """How many snapshots are held at most."""
-        return self._max_messages
-
-    def next_seq(self) -> int:
-        """The seq the next appended snapshot will get, to encode it into the frame first."""
-        return self._last_seq + 1
+        super().__init__(max_messages)
 
     def append(self, frame: bytes, item: object, now_ms: int) -> Entry:
         """Number and hold one published snapshot, dropping the oldest beyond ``max_messages``."""
-        self._last_seq += 1
-        entry = Entry(seq=self._last_seq, at_ms=now_ms, frame=frame, item=item)
-        self._entries.append(entry)
-        return entry
+        return self._number(frame, item, now_ms)
 
     @property
     def latest(self) -> Entry | None:
@@ -204,9 +198,6 @@ class SnapshotHistory:
     def recent(self, count: int) -> tuple[Entry, ...]:
         """The last ``min(count, held)`` snapshots, oldest first; ``()`` when ``count <= 0``."""
         return _newest(self._entries, count)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     def __repr__(self) -> str:
         return (

@@ -261,10 +261,8 @@ class Hub:
 
     def current(self, channel: str) -> Position:
         """The position of the last message published on a channel."""
-        if channel in self.events:
-            return Position(self.epoch, self.events[channel].last_seq)
-        latest = self.snapshots[channel].latest
-        return Position(self.epoch, latest.seq if latest else 0)
+        history = self.events[channel] if channel in self.events else self.snapshots[channel]
+        return Position(self.epoch, history.last_seq)
 
     def publish(self, channel: str, message: BaseModel | Callable[[Position], BaseModel]) -> int:
         """Validate and encode a message once, then deliver it to every subscriber.
@@ -277,12 +275,11 @@ class Hub:
         """
         started = time.perf_counter()
         spec = self.channels[channel]
-        position = self.position(channel) if spec.kind is ChannelKind.EVENTS else None
+        history: EventHistory | SnapshotHistory = (
+            self.events[channel] if spec.kind is ChannelKind.EVENTS else self.snapshots[channel]
+        )
         if callable(message) and not isinstance(message, BaseModel):
-            if position is None:
-                latest = self.snapshots[channel].latest
-                position = Position(self.epoch, (latest.seq if latest else 0) + 1)
-            message = message(position)
+            message = message(Position(self.epoch, history.next_seq()))
         try:
             data = encode_outbound(self.binding, message)
         except OutboundInvalid as exc:
@@ -291,11 +288,7 @@ class Hub:
                 raise
             log.error("dropped an invalid %s on channel %s: %s", exc.message_type, channel, exc)
             return 0
-        now = self.now_ms()
-        history: EventHistory | SnapshotHistory = (
-            self.events[channel] if spec.kind is ChannelKind.EVENTS else self.snapshots[channel]
-        )
-        entry = history.append(data, message, now)
+        entry = history.append(data, message, self.now_ms())
         frame = PreparedFrame(data)
         tag = self.binding.tag_of(message)
         refined: dict[Any, PreparedFrame | None] = {}

@@ -96,6 +96,7 @@ from specwire.runtime.hub import (
     HubConfig,
     PreparedFrame,
 )
+from specwire.runtime.transports import ws_url
 from specwire.runtime.transports.native import unmasked_text_frame
 
 if TYPE_CHECKING:
@@ -642,9 +643,7 @@ class AsgiServer:
 
     @property
     def url(self) -> str:
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)  # noqa: S104
-        host = f"[{host}]" if ":" in host else host
-        return f"ws://{host}:{self.port}{self.path}"
+        return ws_url(self.host, self.port, self.path)
 
     async def shutdown(
         self,

@@ -29,6 +29,7 @@ from websockets.protocol import State
 
 from specwire.runtime.auth import InvalidToken, OriginPolicy, Principal, token_from_handshake
 from specwire.runtime.hub import CLOSE_GOING_AWAY, Hub, PreparedFrame
+from specwire.runtime.transports import ws_url
 
 __all__ = ["NativeServer", "WebsocketsTransport", "start_server", "unmasked_text_frame"]
 
@@ -104,9 +105,7 @@ class NativeServer:
 
     @property
     def url(self) -> str:
-        host = next(iter(self.server.sockets)).getsockname()[0]
-        host = f"[{host}]" if ":" in host else host
-        return f"ws://{host}:{self.port}{self.path}"
+        return ws_url(next(iter(self.server.sockets)).getsockname()[0], self.port, self.path)
 
     async def shutdown(
         self,
