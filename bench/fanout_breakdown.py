@@ -7,13 +7,15 @@ connection once, in shuffled order, each after 10 ms of busy-waiting (the core s
 awake; its caches hold what the rest of the process left there, as in a real
 server), and reports the median per delivery:
 
-* ``write``: ``transport.write(frame)`` on each asyncio transport: the floor (kernel
-  and asyncio), with no check at all;
-* ``checked write``: the same, after the checks the native transport makes
-  (``protocol.state``, ``send_in_progress``, ``paused``);
-* ``write_frame``: ``WebsocketsTransport.write_frame()`` for each client;
+* ``os.write``: one ``os.write(fd, frame)`` per socket: the kernel's loopback send
+  with no check at all, the floor for any design;
+* ``write``: ``transport.write(frame)`` on each asyncio transport, with no check:
+  the kernel plus asyncio;
+* ``offer``: ``WebsocketsTransport.offer()`` for each client: the checks that keep
+  it safe (connection open, transport not closing and with nothing buffered), then
+  the same ``os.write``;
 * ``hub.publish``: the whole publish (validation and encoding once, then the hub's
-  bookkeeping and ``write_frame`` for each client);
+  bookkeeping and ``offer`` for each client);
 * ``broadcast()``: ``websockets.asyncio.server.broadcast()`` to the same connections;
 * ``validate + encode``: ``encode_outbound()`` alone, once per publish, shown per
   delivery.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -46,16 +49,15 @@ from harness import (
     start_hub,
 )
 from websockets.asyncio.server import broadcast
-from websockets.protocol import State
 
 from specwire.protocol import encode_outbound
-from specwire.runtime.hub import Position, PreparedFrame
-from specwire.runtime.transports.native import WebsocketsTransport, unmasked_text_frame
+from specwire.runtime.hub import Position, PreparedFrame, unmasked_text_frame
+from specwire.runtime.transports.native import WebsocketsTransport
 
 VARIANTS = (
+    "os.write",
     "write",
-    "checked write",
-    "write_frame",
+    "offer",
     "hub.publish",
     "broadcast()",
     "validate + encode",
@@ -94,34 +96,31 @@ async def breakdown(ctrl: Connection, acks: Connection, trials: int) -> None:
     seqs = iter(range(10**6, 10**7))
 
     def fresh() -> PreparedFrame:
-        prepared = PreparedFrame(next(frames).encode())
-        prepared.wire(unmasked_text_frame)
-        return prepared
+        data = next(frames).encode()
+        return PreparedFrame(data, unmasked_text_frame(data))
+
+    descriptors = [w.connection.transport.get_extra_info("socket").fileno() for w in wrappers]
+
+    def raw_write() -> float:
+        wire = fresh().frame or b""
+        write = os.write
+        started = time.perf_counter()
+        for fd in descriptors:
+            write(fd, wire)
+        return time.perf_counter() - started
 
     def write() -> float:
-        wire = fresh().wire(unmasked_text_frame)
+        wire = fresh().frame or b""
         started = time.perf_counter()
         for connection in connections:
             connection.transport.write(wire)
         return time.perf_counter() - started
 
-    def checked_write() -> float:
-        wire = fresh().wire(unmasked_text_frame)
-        started = time.perf_counter()
-        for connection in connections:
-            if (
-                connection.protocol.state is State.OPEN
-                and connection.send_in_progress is None
-                and not connection.paused
-            ):
-                connection.transport.write(wire)
-        return time.perf_counter() - started
-
-    def write_frame() -> float:
+    def offer() -> float:
         prepared = fresh()
         started = time.perf_counter()
         for wrapper in wrappers:
-            wrapper.write_frame(prepared.data, prepared)
+            wrapper.offer(prepared)
         return time.perf_counter() - started
 
     def publish() -> float:
@@ -144,7 +143,7 @@ async def breakdown(ctrl: Connection, acks: Connection, trials: int) -> None:
     variants: dict[str, Callable[[], float]] = dict(
         zip(
             VARIANTS,
-            (write, checked_write, write_frame, publish, plain_broadcast, validate_encode),
+            (raw_write, write, offer, publish, plain_broadcast, validate_encode),
             strict=True,
         )
     )

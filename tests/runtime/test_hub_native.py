@@ -259,6 +259,32 @@ async def test_an_event_overflow_closes_with_4000_and_the_client_resumes(
     assert [e["seq"] for e in replayed] == list(range(seen + 1, published + 1))
 
 
+async def test_a_client_that_falls_behind_gets_every_event_intact_and_in_order(
+    serve: Any, peers: Connect
+) -> None:
+    # Frames written straight to the socket, partly written ones finished by the transport,
+    # queued ones drained: every byte arrives in order, and the client is back on the fast
+    # path once it caught up.
+    hub = create_console_hub(config=HubConfig(debug=True, send_queue_size=100_000))
+    behind = await peers((await serve(hub)).url)
+    await behind.request({"type": "subscribe", "id": "t", "channels": [{"name": "topics"}]})
+    (client,) = hub.clients.values()
+    bulky = {f"x.{n}": "v" * 1000 for n in range(20)}
+    published = 0
+    while client.queue is None and published < 10_000:
+        hub.publish("topics", topic_created(f"t.{published}", bulky))
+        published += 1
+    assert client.queue  # the transport fell behind and the hub queued
+    for _ in range(50):
+        hub.publish("topics", topic_created(f"t.{published}", bulky))
+        published += 1
+    seqs = [(await behind.recv_type("topic.created"))["seq"] for _ in range(published)]
+    assert seqs == list(range(1, published + 1))
+    assert client.queue is None and not client.closing
+    hub.publish("topics", topic_created("after.catching.up"))
+    assert (await behind.recv_type("topic.created"))["topic"]["name"] == "after.catching.up"
+
+
 async def last_seq_before_close(peer: Peer, wanted: str) -> int:
     seq = 0
     try:

@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from pydantic import BaseModel
+from websockets.frames import Frame, Opcode
 
 from specwire.protocol import (
     CLOSE_POLICY_VIOLATION,
@@ -60,6 +61,7 @@ __all__ = [
     "Subscription",
     "Welcome",
     "glob_match",
+    "unmasked_text_frame",
 ]
 
 log = logging.getLogger("specwire.hub")
@@ -113,6 +115,12 @@ class ClientTransport(Protocol):
     def writable(self) -> bool:
         """Whether the transport's buffer is below its high-water mark."""
 
+    def offer(self, prepared: PreparedFrame) -> bool:
+        """The fan-out fast path: write now if open and writable, else ``False`` (nothing sent).
+
+        Must behave as ``writable() and write_frame(prepared.data, prepared)``.
+        """
+
     async def drained(self) -> None:
         """Wait until the transport's buffer is below its low-water mark."""
 
@@ -122,19 +130,28 @@ class ClientTransport(Protocol):
     async def close(self, code: int, reason: str) -> None: ...
 
 
+def unmasked_text_frame(data: bytes) -> bytes:
+    """A complete server-to-client text frame (FIN, not masked, no extension).
+
+    Frames from server to client are not masked, so with no extension negotiated one
+    frame's bytes serve every connection.
+    """
+    return Frame(Opcode.TEXT, data).serialize(mask=False)
+
+
 class PreparedFrame:
     """One encoded message, and the wire frame built from it at most once per publish."""
 
-    __slots__ = ("_wire", "data")
+    __slots__ = ("data", "frame")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, frame: bytes | None = None) -> None:
         self.data = data
-        self._wire: bytes | None = None
+        self.frame = frame
 
     def wire(self, build: Callable[[bytes], bytes]) -> bytes:
-        if self._wire is None:
-            self._wire = build(self.data)
-        return self._wire
+        if self.frame is None:
+            self.frame = build(self.data)
+        return self.frame
 
 
 @dataclass(slots=True)
@@ -289,7 +306,7 @@ class Hub:
             log.error("dropped an invalid %s on channel %s: %s", exc.message_type, channel, exc)
             return 0
         entry = history.append(data, message, self.now_ms())
-        frame = PreparedFrame(data)
+        frame = PreparedFrame(data, unmasked_text_frame(data))
         tag = self.binding.tag_of(message)
         refined: dict[Any, PreparedFrame | None] = {}
         delivered = 0
@@ -311,12 +328,10 @@ class Hub:
                 if narrowed is None:
                     continue
                 out = narrowed
-            transport = client.transport
-            if not client.queue and transport.writable():
-                if transport.write_frame(out.data, out):
-                    if events:
-                        subscription.delivered = seq
-                    delivered += 1
+            if client.queue is None and client.transport.offer(out):
+                if events:
+                    subscription.delivered = seq
+                delivered += 1
                 continue
             if self._deliver(client, channel, spec.kind, out, seq):
                 delivered += 1
@@ -386,6 +401,8 @@ class Hub:
                     subscription = client.subscriptions.get(pending.channel)
                     if subscription is not None:
                         subscription.delivered = pending.seq
+            if not client.queue:
+                client.queue = None  # caught up: back on the fast path
         finally:
             client.drain_task = None
 

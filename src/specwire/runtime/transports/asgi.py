@@ -95,9 +95,9 @@ from specwire.runtime.hub import (
     Hub,
     HubConfig,
     PreparedFrame,
+    unmasked_text_frame,
 )
 from specwire.runtime.transports import ws_url
-from specwire.runtime.transports.native import unmasked_text_frame
 
 if TYPE_CHECKING:
     import uvicorn
@@ -311,6 +311,9 @@ class _Transport:
 
     def writable(self) -> bool:
         raise NotImplementedError
+
+    def offer(self, prepared: PreparedFrame) -> bool:
+        return self.writable() and self.write_frame(prepared.data, prepared)
 
     async def drained(self) -> None:
         raise NotImplementedError

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -23,12 +24,11 @@ from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from specwire.runtime.auth import InvalidToken, OriginPolicy, Principal, token_from_handshake
-from specwire.runtime.hub import CLOSE_GOING_AWAY, Hub, PreparedFrame
+from specwire.runtime.hub import CLOSE_GOING_AWAY, Hub, PreparedFrame, unmasked_text_frame
 from specwire.runtime.transports import ws_url
 
 __all__ = ["NativeServer", "WebsocketsTransport", "start_server", "unmasked_text_frame"]
@@ -36,23 +36,33 @@ __all__ = ["NativeServer", "WebsocketsTransport", "start_server", "unmasked_text
 log = logging.getLogger("specwire.transport.native")
 
 
-def unmasked_text_frame(data: bytes) -> bytes:
-    """A complete server-to-client text frame (FIN, not masked, no extension)."""
-    return Frame(Opcode.TEXT, data).serialize(mask=False)
+def _direct_fd(transport: asyncio.BaseTransport) -> int:
+    """The socket a plain (not TLS) stream transport writes to, or -1."""
+    sock = transport.get_extra_info("socket")
+    if (
+        os.name != "posix"
+        or sock is None
+        or transport.get_extra_info("sslcontext") is not None
+        or not isinstance(transport, asyncio.WriteTransport)
+    ):
+        return -1
+    return int(sock.fileno())
 
 
 class WebsocketsTransport:
     """The hub's view of one ``websockets`` connection."""
 
-    __slots__ = ("_protocol", "_write", "connection", "shared_frames")
+    __slots__ = ("_fd", "_protocol", "_transport", "_write", "connection", "shared_frames")
 
     def __init__(self, connection: ServerConnection) -> None:
         self.connection = connection
         # With an extension (compression) each connection must encode its own frames.
         self.shared_frames = not connection.protocol.extensions
-        # Looked up once: write_frame runs once per subscriber per publish.
+        # Looked up once: offer runs once per subscriber per publish.
         self._protocol = connection.protocol
+        self._transport = connection.transport
         self._write = connection.transport.write
+        self._fd = _direct_fd(connection.transport) if self.shared_frames else -1
 
     def write_frame(self, data: bytes, prepared: PreparedFrame) -> bool:
         # The hub never sends fragmented messages, so only the state needs checking.
@@ -65,6 +75,42 @@ class WebsocketsTransport:
                 self._protocol.send_text(data)
                 self.connection.send_data()
         except Exception:  # a transport that just broke: the reader sees it and disconnects
+            log.debug("write failed", exc_info=True)
+            return False
+        return True
+
+    def offer(self, prepared: PreparedFrame) -> bool:
+        # The hub's fast path, once per subscriber per publish. While the asyncio
+        # transport has nothing buffered, its write() would call send() on the socket at
+        # once; doing that here saves a third of the Python work per delivery. Order is
+        # kept: bytes go straight out only when none are waiting, and whatever the socket
+        # does not take goes through the transport. The transport keeps its socket (and
+        # so this descriptor) open until it is closing.
+        if self._protocol.state is not State.OPEN:
+            return False
+        wire = prepared.frame
+        transport = self._transport
+        if (
+            self._fd >= 0
+            and wire is not None
+            and not transport.get_write_buffer_size()
+            and not transport.is_closing()
+        ):
+            try:
+                sent = os.write(self._fd, wire)
+            except OSError:  # full (EAGAIN) or broken: the transport takes it from here
+                sent = 0
+            if sent == len(wire):
+                return True
+            return self._write_rest(wire[sent:])
+        if self.connection.paused:
+            return False
+        return self.write_frame(prepared.data, prepared)
+
+    def _write_rest(self, rest: bytes) -> bool:
+        try:
+            self._write(rest)  # the socket's error, if any, closes the connection there
+        except Exception:
             log.debug("write failed", exc_info=True)
             return False
         return True
