@@ -285,6 +285,28 @@ async def test_a_client_that_falls_behind_gets_every_event_intact_and_in_order(
     assert (await behind.recv_type("topic.created"))["topic"]["name"] == "after.catching.up"
 
 
+async def test_every_frame_sent_is_counted_by_type(serve: Any, peers: Connect) -> None:
+    hub = create_console_hub(config=HubConfig(debug=True))
+    url = (await serve(hub)).url
+    hub.publish("topics", topic_created("a"))
+    hub.publish("topics", topic_created("b"))
+    peer = await peers(url)  # welcome
+    await peer.send("{not json")  # error
+    await peer.recv_type("error")
+    since = {"epoch": hub.epoch, "seq": 0}
+    await peer.request(  # subscribed, then two replayed events
+        {"type": "subscribe", "id": "s", "channels": [{"name": "topics", "since": since}]}
+    )
+    assert [(await peer.recv_type("topic.created"))["seq"] for _ in range(2)] == [1, 2]
+    hub.publish("topics", topic_created("c"))  # one live event
+    await peer.recv_type("topic.created")
+
+    def sent(tag: str) -> float | None:
+        return hub.metrics.registry.get_sample_value("specwire_frames_out_total", {"type": tag})
+
+    assert [sent(t) for t in ("welcome", "error", "subscribed", "topic.created")] == [1, 1, 1, 3]
+
+
 async def last_seq_before_close(peer: Peer, wanted: str) -> int:
     seq = 0
     try:
@@ -384,6 +406,7 @@ async def test_a_client_that_stops_answering_pings_is_dropped(serve: Any) -> Non
         hub.metrics.registry.get_sample_value("specwire_disconnects_total", {"reason": "heartbeat"})
         == 1
     )
+    assert hub.metrics.registry.get_sample_value("specwire_heartbeats_missed_total") == 1
     writer.close()
     await writer.wait_closed()
 

@@ -111,6 +111,10 @@ def console_channels(
 ALL_SCOPES = frozenset({"metrics:read", "topics:read", "groups:read", "cluster:read"})
 
 
+def _tag(hub: Hub, item: object) -> str | None:
+    return hub.binding.tag_of(item) if isinstance(item, BaseModel) else None
+
+
 def _scopes(hub: Hub, client: Client) -> frozenset[str]:
     principal = client.principal
     if isinstance(principal, Principal):
@@ -203,13 +207,13 @@ async def on_subscribe(hub: Hub, client: Client, message: BaseModel) -> BaseMode
     # between two publishes, so nothing is missed and nothing arrives twice.
     now = hub.now_ms()
     replies: list[SubscribedChannel] = []
-    follow: list[tuple[str, list[tuple[bytes, int]]]] = []
+    follow: list[tuple[str, list[tuple[bytes, int, str | None]]]] = []
     for request in requests:
         spec = hub.channels[request.name]
         filter_ = request.filter if isinstance(request.filter, SubscriptionFilter) else None
         if spec.kind is ChannelKind.EVENTS:
             history = hub.events[spec.name]
-            frames: list[tuple[bytes, int]] = []
+            frames: list[tuple[bytes, int, str | None]] = []
             recovered: bool | None = None
             if isinstance(request.since, StreamPosition):
                 replay = history.since(request.since.epoch, request.since.seq, now)
@@ -222,7 +226,7 @@ async def on_subscribe(hub: Hub, client: Client, message: BaseModel) -> BaseMode
                         )
                         if narrowed is None:
                             continue
-                    frames.append((entry.frame, entry.seq))
+                    frames.append((entry.frame, entry.seq, _tag(hub, item)))
             position = StreamPosition(epoch=history.epoch, seq=history.last_seq)
             replies.append(
                 SubscribedChannel(
@@ -244,7 +248,7 @@ async def on_subscribe(hub: Hub, client: Client, message: BaseModel) -> BaseMode
                     if narrowed is None:
                         continue
                     data = client.session.reply(narrowed)
-                frames.append((data, entry.seq))
+                frames.append((data, entry.seq, _tag(hub, entry.item)))
             replies.append(
                 SubscribedChannel(name=request.name, recovered=None, replayed=len(frames))
             )
@@ -256,8 +260,8 @@ async def on_subscribe(hub: Hub, client: Client, message: BaseModel) -> BaseMode
             channel,
             request.filter if isinstance(request.filter, SubscriptionFilter) else None,
         )
-        for data, seq in frames:
-            hub.post(client, data, channel, seq)
+        for data, seq, tag in frames:
+            hub.post(client, data, channel, seq, tag=tag)
     return None
 
 

@@ -240,6 +240,8 @@ class Hub:
         self.metrics = metrics or HubMetrics()
         self.clock = clock
         self.welcome_for = welcome
+        self.error_tag = binding.tag_of(binding.error(Problem("internal", "-")))
+        """The ``type`` of the protocol's error message (a ``frames_out_total`` label)."""
         self.epoch = secrets.token_hex(8)
         self.channels: dict[str, ChannelSpec] = {c.name: c for c in channels}
         self.events: dict[str, EventHistory] = {}
@@ -417,16 +419,28 @@ class Hub:
         return reason
 
     def post(
-        self, client: Client, message: BaseModel | bytes, channel: str = "", seq: int = 0
+        self,
+        client: Client,
+        message: BaseModel | bytes,
+        channel: str = "",
+        seq: int = 0,
+        *,
+        tag: str | None = None,
     ) -> bool:
         """Send to one client in order with everything else it is sent, without waiting.
 
         Replies, errors and replayed history go through here, so that a reply is
         never overtaken by a live message published while it was being written.
+        An already encoded ``message`` is counted in ``frames_out_total`` under
+        ``tag`` (its ``type``), when given.
         """
-        data = message if isinstance(message, bytes) else client.session.reply(message)
-        if not isinstance(message, bytes):
-            self.metrics.frame_out(self.binding.tag_of(message))
+        if isinstance(message, bytes):
+            data = message
+        else:
+            data = client.session.reply(message)
+            tag = self.binding.tag_of(message)
+        if tag is not None:
+            self.metrics.frame_out(tag)
         kind = self.channels[channel].kind if channel else ChannelKind.EVENTS
         return self._deliver(client, channel, kind, PreparedFrame(data), seq)
 
@@ -451,10 +465,10 @@ class Hub:
         self.metrics.connection_opened()
         try:
             self.set_principal(client, principal, authenticate=False)
-            frame = session.welcome(
-                self.welcome_for(self, client), authenticated=principal is not None
-            )
+            welcome = self.welcome_for(self, client)
+            frame = session.welcome(welcome, authenticated=principal is not None)
             await transport.send(frame)
+            self.metrics.frame_out(self.binding.tag_of(welcome))
         except BaseException:
             self.disconnect(client, "error")
             raise
@@ -481,7 +495,11 @@ class Hub:
         client.expiry = None
         if client.closing or client.id not in self.clients:
             return
-        self.post(client, client.session.error(Problem("unauthorized", "token expired")))
+        self.post(
+            client,
+            client.session.error(Problem("unauthorized", "token expired")),
+            tag=self.error_tag,
+        )
         self._close_soon(client, CLOSE_POLICY_VIOLATION, "token expired", "token_expired")
 
     async def receive(self, client: Client, frame: str | bytes) -> Close | None:
@@ -499,7 +517,7 @@ class Hub:
                 retry_after_ms=retry_ms,
             )
             self.metrics.validation_failed("in", "rate_limited")
-            self.post(client, client.session.error(problem))
+            self.post(client, client.session.error(problem), tag=self.error_tag)
             return None
         result = client.session.receive(frame)
         if isinstance(result, Close):
@@ -508,7 +526,7 @@ class Hub:
         if isinstance(result, Rejected):
             self.metrics.frame_in("invalid")
             self.metrics.validation_failed("in", result.problem.code)
-            self.post(client, result.frame)
+            self.post(client, result.frame, tag=self.error_tag)
             return result.close
         return await self._dispatch(client, result)
 
@@ -529,7 +547,7 @@ class Hub:
                 "the server failed to handle this message",
                 request_id if isinstance(request_id, str) else None,
             )
-            self.post(client, client.session.error(problem))
+            self.post(client, client.session.error(problem), tag=self.error_tag)
             return None
         if reply is not None and not client.closing:
             self.post(client, reply)
@@ -575,6 +593,8 @@ class Hub:
             client.expiry.cancel()
             client.expiry = None
         self.metrics.connection_closed(client.close_reason or reason)
+        if (client.close_reason or reason) == "heartbeat":
+            self.metrics.heartbeat_missed()
         log.info(
             "disconnected", extra={"session_id": client.id, "reason": client.close_reason or reason}
         )
