@@ -1,8 +1,8 @@
-"""Fan-out: the hub on its native transport against ``websockets.broadcast()``, in one run.
+"""Fan-out: the hub on its transports against ``websockets.broadcast()``, in one run.
 
-For each number of clients N and each run, two servers run side by side on the same
-machine, each in its own process pinned to CPU 0 (default asyncio loop, no uvloop,
-compression off):
+For each number of clients N and each run, the servers of the modes chosen with
+``--modes`` (default ``hub,broadcast``) run side by side on the same machine, each in
+its own process pinned to CPU 0 (default asyncio loop, no uvloop, compression off):
 
 * ``hub``: the specwire hub (``create_console_hub`` + ``start_server``); N clients
   subscribe to ``metrics`` and the server publishes the 3.8 KB ``metrics.snapshot``
@@ -10,7 +10,17 @@ compression off):
   snapshot once and writes one pre-built frame to every transport;
 * ``broadcast``: a plain ``websockets.asyncio.server`` calling
   ``websockets.asyncio.server.broadcast(connections, message)`` with the same
-  snapshots, encoded to ``str`` before the clock starts.
+  snapshots, encoded to ``str`` before the clock starts;
+* ``asgi``: the same hub, clients and publishes as ``hub``, served by its ASGI
+  transport on uvicorn (``start_asgi_server`` with its defaults: uvicorn's
+  ``websockets-sansio`` protocol as ``uvicorn_ws_protocol()`` extends it), where the
+  ``UvicornTransport`` writes the pre-built frame straight to each connection's
+  asyncio transport;
+* ``asgi-buffered``: as ``asgi`` with ``ws="websockets-sansio"`` passed to uvicorn,
+  which gives the buffered ``AsgiTransport``: ``hub.publish()`` only queues the frame
+  for each client, and one writer task per client sends it through ASGI's ``send``.
+  Its "in publish" figures below therefore leave out the sending, which its writer
+  tasks do after ``publish()`` returns (it is in the server's CPU use and the times).
 
 Each server has its own load process pinned to CPU 1 holding its N connections
 (``harness.RawClient``; ``--client websockets`` for the websockets client), which
@@ -21,11 +31,12 @@ CLOCK_MONOTONIC is one clock for every process, so the time a snapshot took to r
 all clients is that instant minus the instant just before the server published it;
 nothing but the snapshots crosses the sockets while measuring.
 
-The two modes take turns of ``--turn`` bursts (ABBA order), so that whatever else
-the shared machine does hits both alike; only one server and one client work at a
-time. The first burst of a turn starts with caches the other server has filled:
-with turns of one burst both modes lose about 15% at N=5,000 against one turn each
-(all bursts in a row); the default, 5 bursts, sits between the two.
+The modes take turns of ``--turn`` bursts (ABBA order: A B, then B A; with more
+modes A B C D, then D C B A), so that whatever else the shared machine does hits them
+alike; only one server and one client work at a time. The first burst of a turn
+starts with caches another server has filled: with turns of one burst both ``hub``
+and ``broadcast`` lose about 15% at N=5,000 against one turn each (all bursts in a
+row); the default, 5 bursts, sits between the two.
 Measured per mode and N, after one warm-up burst each:
 
 * deliveries/s: ``--messages`` snapshots in bursts of ``--batch`` (``await
@@ -35,8 +46,10 @@ Measured per mode and N, after one warm-up burst each:
 * one snapshot to all: ``--samples`` single publishes, 20 ms apart, each timed until
   every client has it; the median.
 
-Each figure is the median of ``--runs`` runs (fresh processes each); the ratio
-hub/broadcast is taken within each run and its median reported. Two checks that the
+Each figure is the median of ``--runs`` runs (fresh processes each). When
+``broadcast`` is among the modes, each other mode's ratio to it (mode/broadcast
+deliveries/s, broadcast/mode time to all) is taken within each run and its median
+reported, one table per mode. Two checks that the
 server, not the load client, is what is measured: the time the server spent inside
 ``hub.publish()`` / ``broadcast()`` per delivery (validation, encoding and every
 ``transport.write``) and as a share of the bursts' time, and the client process's CPU
@@ -44,6 +57,7 @@ use over its bursts. A ``websockets`` client process saturates first (about half
 the deliveries/s, the server mostly idle), hence the raw client.
 
 Run: ``.venv/bin/python bench/fanout.py --clients 100,1000,5000 --messages 200 --runs 3``
+(add ``--modes hub,broadcast,asgi,asgi-buffered`` for the ASGI transports).
 """
 
 from __future__ import annotations
@@ -56,6 +70,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -64,6 +79,7 @@ import websockets
 from harness import (
     CLIENT_CPU,
     HOST,
+    HUB_CONFIG,
     PEEK,
     SERVER_CPU,
     SNAPSHOT,
@@ -91,10 +107,22 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
-MODES = ("hub", "broadcast")
+from specwire.runtime.console import create_console_hub
+from specwire.runtime.hub import Hub
+from specwire.runtime.transports.asgi import AsgiServer, start_asgi_server
+from specwire.runtime.transports.native import NativeServer
+
+MODES = ("hub", "broadcast", "asgi", "asgi-buffered")
+DEFAULT_MODES = ("hub", "broadcast")
+BASELINE = "broadcast"
+"""The mode every other one is compared with, run by run."""
+HUB_MODES = frozenset({"hub", "asgi", "asgi-buffered"})
+"""The modes that serve the specwire hub: their clients subscribe to ``metrics``."""
+ASGI_OPTIONS: dict[str, dict[str, Any]] = {"asgi": {}, "asgi-buffered": {"ws": "websockets-sansio"}}
+"""What each ASGI mode passes to ``start_asgi_server`` (and on to ``uvicorn.Config``)."""
 SAMPLE_GAP_S = 0.02
 ACK_TIMEOUT_S = 120.0
-PLAIN_EPOCH = "0123456789abcdef"  # as long as the hub's: both modes send frames of one size
+PLAIN_EPOCH = "0123456789abcdef"  # as long as the hub's: every mode sends frames of one size
 
 
 # -- server process -----------------------------------------------------------------------
@@ -164,8 +192,8 @@ class Publisher:
             inside += time.perf_counter() - before
         self.sent += count
         at, client_cpu = await self.acks.wait_for(self.sent)
-        # The client process only works while this server publishes: the other mode's
-        # client is idle meanwhile, so its CPU time since the last burst is this burst's.
+        # The client process only works while this server publishes: the other modes'
+        # clients are idle meanwhile, so its CPU time since the last burst is this burst's.
         client_used, self.client_cpu = client_cpu - self.client_cpu, client_cpu
         return {
             "took": at - started,
@@ -175,18 +203,26 @@ class Publisher:
         }
 
 
+async def start_hub_mode(mode: str) -> tuple[Hub, NativeServer | AsgiServer]:
+    """The hub and its server for a hub mode: one hub and config, only the transport differs."""
+    if mode == "hub":
+        return await start_hub()
+    hub = create_console_hub(config=HUB_CONFIG)
+    return hub, await start_asgi_server(hub, HOST, 0, **ASGI_OPTIONS[mode])
+
+
 async def serve_fanout(mode: str, total: int, ctrl: Connection, ack_conn: Connection) -> None:
     pipe = AsyncPipe(ctrl)
     acks = Acks(ack_conn)
     template = snapshot_template()
-    if mode == "hub":
-        hub, native = await start_hub()
+    if mode in HUB_MODES:
+        hub, hub_server = await start_hub_mode(mode)
         build = snapshot_factory(template)
 
         def publish() -> None:
             hub.publish("metrics", build)
 
-        port, path = native.port, native.path
+        port, path = hub_server.port, hub_server.path
     else:
         connections: set[ServerConnection] = set()
         server = await start_plain(connections)
@@ -201,8 +237,8 @@ async def serve_fanout(mode: str, total: int, ctrl: Connection, ack_conn: Connec
     while (command := await pipe.recv()) is not None and command["op"] != "stop":
         if command["op"] == "burst":
             pipe.send({"op": "burst", **await publisher.burst(command["count"])})
-    if mode == "hub":
-        await native.shutdown(timeout=5.0)
+    if mode in HUB_MODES:
+        await hub_server.shutdown(timeout=5.0)
     else:
         server.close()
         await asyncio.wait_for(server.wait_closed(), 10.0)
@@ -260,7 +296,7 @@ async def load(plan: Load, ctrl: Connection, acks: Connection) -> None:
         acks.send((seq, at, time.process_time()))
 
     tally = Tally(count, report)
-    subscribe = subscribe_frame(("metrics",)) if plan.mode == "hub" else None
+    subscribe = subscribe_frame(("metrics",)) if plan.mode in HUB_MODES else None
     with stopwatch() as took:
         if plan.kind == "raw":
             clients: list[Any] = await open_many(
@@ -342,7 +378,7 @@ def start_pair(
 
 
 def run_once(children: Children, clients: int, args: argparse.Namespace, run: int) -> list[Sample]:
-    """Both modes on N clients, their bursts interleaved so that noise hits both alike."""
+    """Every mode on N clients, their bursts interleaved so that noise hits them alike."""
     modes: list[str] = args.modes.split(",")
     sizes = [
         min(args.batch, args.messages - first) for first in range(0, args.messages, args.batch)
@@ -390,9 +426,10 @@ def run_once(children: Children, clients: int, args: argparse.Namespace, run: in
     return samples
 
 
-def describe(sample: Sample, run: int) -> str:
+def describe(sample: Sample, run: int, width: int = 9) -> str:
+    """One run's figures for one mode, its name padded to ``width``."""
     return (
-        f"run {run + 1} N={sample.clients:<6} {sample.mode:<9}"
+        f"run {run + 1} N={sample.clients:<6} {sample.mode:<{width}}"
         f" {sample.deliveries_per_s / 1000:7.1f}k deliveries/s"
         f" | to all {sample.latency_ms:7.2f} ms"
         f" | in publish {sample.publish_us:5.2f} us/delivery"
@@ -425,22 +462,30 @@ def report(samples: list[tuple[int, Sample]], counts: list[int], modes: list[str
                 f"| {clients:,} | {mode} | {rate / 1000:,.0f}k | {latency:.2f} | {inside:.2f}"
                 f" | {share:.0%} | {client_cpu:.0%} |"
             )
-    if set(modes) != set(MODES):
+    if BASELINE not in modes:
         return
-    print()
-    print("| N | hub/broadcast deliveries/s | broadcast/hub time to all | per-run ratios |")
-    print("|---:|---:|---:|---|")
-    for clients in counts:
-        hub = dict(pick("hub", clients))
-        plain = dict(pick("broadcast", clients))
-        runs = sorted(set(hub) & set(plain))
-        rates = [hub[r].deliveries_per_s / plain[r].deliveries_per_s for r in runs]
-        times = [plain[r].latency_ms / hub[r].latency_ms for r in runs]
-        each = ", ".join(f"{x:.2f}" for x in rates)
+    for mode in modes:
+        if mode == BASELINE:
+            continue
+        print()
         print(
-            f"| {clients:,} | {statistics.median(rates):.2f}x | {statistics.median(times):.2f}x"
-            f" | {each} |"
+            f"| N | {mode}/{BASELINE} deliveries/s | {BASELINE}/{mode} time to all"
+            " | per-run ratios |"
         )
+        print("|---:|---:|---:|---|")
+        for clients in counts:
+            measured = dict(pick(mode, clients))
+            plain = dict(pick(BASELINE, clients))
+            runs = sorted(set(measured) & set(plain))
+            if not runs:
+                continue
+            rates = [measured[r].deliveries_per_s / plain[r].deliveries_per_s for r in runs]
+            times = [plain[r].latency_ms / measured[r].latency_ms for r in runs]
+            each = ", ".join(f"{x:.2f}" for x in rates)
+            print(
+                f"| {clients:,} | {statistics.median(rates):.2f}x"
+                f" | {statistics.median(times):.2f}x | {each} |"
+            )
 
 
 def main() -> None:
@@ -451,16 +496,28 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10, help="snapshots between two acks")
     parser.add_argument("--samples", type=int, default=21, help="single snapshots timed")
     parser.add_argument(
-        "--turn", type=int, default=5, help="bursts one mode runs before the other's turn"
+        "--turn", type=int, default=5, help="bursts one mode runs before the next mode's turn"
     )
     parser.add_argument("--client", choices=("raw", "websockets"), default="raw")
-    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument(
+        "--modes",
+        default=",".join(DEFAULT_MODES),
+        help=f"comma-separated, from {', '.join(MODES)}; ratios need {BASELINE}",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.clients.split(",")]
     modes = args.modes.split(",")
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    if len(set(modes)) != len(modes):
+        parser.error("each mode at most once")
+    width = max(9, *(len(mode) for mode in modes))
     size = len(encoded_snapshots(snapshot_template(), 1, PLAIN_EPOCH)[0].encode())
+    asgi = [mode for mode in modes if mode in ASGI_OPTIONS]
+    server = f", uvicorn {metadata.version('uvicorn')}" if asgi else ""
     print(
-        f"python {platform.python_version()}, websockets {websockets.version.version},"
+        f"python {platform.python_version()}, websockets {websockets.version.version}{server},"
         f" asyncio default loop, compression off; {size}-byte snapshot;"
         f" {args.messages} snapshots per run in bursts of {args.batch},"
         f" turns of {args.turn} bursts,"
@@ -474,7 +531,7 @@ def main() -> None:
                 for clients in counts:
                     for sample in run_once(children, clients, args, run):
                         samples.append((run, sample))
-                        print(describe(sample, run), flush=True)
+                        print(describe(sample, run, width), flush=True)
         except KeyboardInterrupt:
             print("interrupted; stopping the servers and clients", file=sys.stderr)
             children.stop_all()
