@@ -1,11 +1,13 @@
-# One command each: `make generate` (the main job for now), `make test` (everything CI runs).
+# One command each: `make serve` (the reference console server), `make test` (everything CI runs).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SPEC := asyncapi.yaml
 GENERATE := $(BIN)/specwire generate $(SPEC) --out generated/python --docs docs/reference/protocol.md
 
-.PHONY: setup generate check-generated lint format typecheck spec-check pytest test golden clean
+SERVE_ARGS ?=
+
+.PHONY: setup serve generate check-generated lint format typecheck spec-check pytest test golden clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -19,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+## serve: run the reference console server on its embedded cluster (SERVE_ARGS="--port 9000")
+serve: setup
+	$(BIN)/specwire serve $(SERVE_ARGS)
 
 ## generate: regenerate the Python package, JSON Schemas and protocol reference from asyncapi.yaml
 generate: setup

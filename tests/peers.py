@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
+import pytest
 from jsonschema import Draft7Validator
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 
 SCHEMAS = resources.files("console_live_updates") / "schemas"
 SERVER_TO_CLIENT = Draft7Validator(json.loads((SCHEMAS / "server-to-client.json").read_text()))
@@ -57,3 +58,20 @@ class Peer:
 
 
 Connect = Callable[..., Awaitable[Peer]]
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[Connect]:
+    opened: list[ClientConnection] = []
+
+    async def open_peer(url: str, *, welcome: bool = True, **options: Any) -> Peer:
+        connection = await connect(url, open_timeout=DEADLINE, compression=None, **options)
+        opened.append(connection)
+        peer = Peer(connection)
+        if welcome:
+            assert (await peer.recv())["type"] == "welcome"
+        return peer
+
+    yield open_peer
+    for connection in opened:
+        await connection.close()

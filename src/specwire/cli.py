@@ -1,4 +1,4 @@
-"""The ``specwire`` command: ``generate`` and ``check``."""
+"""The ``specwire`` command: ``generate``, ``check`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -69,6 +69,27 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from specwire.console.server import run  # noqa: PLC0415
+    from specwire.console.settings import ServeSettings  # noqa: PLC0415
+
+    given = {
+        name: value
+        for name, value in vars(args).items()
+        if name in ServeSettings.model_fields and value is not None
+    }
+    try:
+        settings = ServeSettings(**given)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"specwire serve: {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    return run(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="specwire", description="Spec-first toolkit for real-time WebSocket APIs."
@@ -103,6 +124,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail on warnings too, and when no meta-schema is found",
     )
     check.set_defaults(func=_check)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the reference console server (WebSocket feed, REST API, metrics)",
+        description="Run the reference console server until SIGINT or SIGTERM. Every option "
+        "can also be set as an environment variable SPECWIRE_<OPTION> (e.g. SPECWIRE_PORT); "
+        "a flag wins over the environment.",
+    )
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8000; 0 picks a free one)")
+    serve.add_argument(
+        "--interval", type=float, help="seconds between two metrics snapshots (default 2.0)"
+    )
+    serve.add_argument(
+        "--token",
+        dest="tokens",
+        action="append",
+        help="a static bearer token granting every scope; repeat for more (default: no auth)",
+    )
+    serve.add_argument(
+        "--jwt-secret", help="accept HS256 JWTs signed with this secret (>= 32 bytes)"
+    )
+    serve.add_argument(
+        "--origin",
+        dest="origins",
+        action="append",
+        help="an allowed browser Origin for /ws, e.g. http://localhost:5173, or '*'; repeat",
+    )
+    serve.add_argument("--engine", choices=["embedded"], help="cluster engine (default embedded)")
+    serve.add_argument("--brokers", type=int, help="brokers of the embedded cluster (default 3)")
+    serve.add_argument(
+        "--traffic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the embedded traffic generator (default on)",
+    )
+    serve.add_argument("--seed", type=int, help="seed for a reproducible embedded cluster")
+    serve.add_argument("--max-connections", type=int, help="WebSocket connections at once")
+    serve.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="default info"
+    )
+    serve.set_defaults(func=_serve)
     return parser
 
 

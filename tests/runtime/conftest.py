@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from peers import DEADLINE, Connect, Peer
-from websockets.asyncio.client import ClientConnection, connect
+from peers import DEADLINE, peers
 
 from specwire.runtime.hub import Hub
 from specwire.runtime.transports.asgi import AsgiServer, start_asgi_server
@@ -40,18 +39,4 @@ async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., A
         await server.shutdown(timeout=DEADLINE)
 
 
-@pytest.fixture
-async def peers() -> AsyncIterator[Connect]:
-    opened: list[ClientConnection] = []
-
-    async def open_peer(url: str, *, welcome: bool = True, **options: Any) -> Peer:
-        connection = await connect(url, open_timeout=DEADLINE, compression=None, **options)
-        opened.append(connection)
-        peer = Peer(connection)
-        if welcome:
-            assert (await peer.recv())["type"] == "welcome"
-        return peer
-
-    yield open_peer
-    for connection in opened:
-        await connection.close()
+__all__ = ["peers", "serve"]

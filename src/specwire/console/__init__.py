@@ -1,0 +1,1 @@
+"""The reference console server: cluster engines, the collector, the HTTP API."""

@@ -1,0 +1,419 @@
+"""The collector: one ``metrics.snapshot`` per interval, and every change as an event.
+
+Each tick reads the engine once (:meth:`ClusterEngine.state` and
+:meth:`ClusterEngine.take_latency`), then, in this order:
+
+1. diffs the engine's topics and groups against what the collector last knew and
+   publishes ``topic.created/deleted/updated`` and ``group.updated`` with
+   ``source: detected`` for changes made by any other tool;
+2. builds and publishes the snapshot (rates over the measured interval, latency
+   percentiles of the interval, health, per-topic and per-group figures);
+3. publishes ``group.status_changed`` for every group whose Burrow status changed
+   and ``cluster.health_changed`` when the cluster's status changed.
+
+Changes made through the console's API go through :meth:`Collector.create_topic`
+and :meth:`Collector.delete_topic`: the event is published at once with
+``source: api`` and the collector's knowledge is updated, so the next tick's diff
+does not announce the change a second time. Ticks and API changes take one lock,
+so a tick never diffs a state read before a change against knowledge updated
+after it.
+
+The loop is supervised: an exception in one tick is logged and counted, and the
+next tick runs on schedule. :meth:`Collector.fresh` tells ``/healthz`` whether a
+tick succeeded recently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from console_live_updates import (
+    ChangeSource,
+    ClusterHealthChanged,
+    GroupChange,
+    GroupStatusChanged,
+    GroupUpdated,
+    HealthStatus,
+    MetricsSnapshot,
+    TopicCreated,
+    TopicDeleted,
+    TopicInfo,
+    TopicUpdated,
+)
+from console_live_updates import GroupState as GroupStateName
+from prometheus_client import Counter, Histogram
+from pydantic import BaseModel
+
+from specwire.console.analysis import SnapshotBuilder, StatusChange, group_state
+from specwire.console.engine import ClusterEngine, ClusterState, GroupState, TopicState
+from specwire.runtime.hub import Hub, Position
+
+__all__ = ["Collector", "topic_info"]
+
+log = logging.getLogger("specwire.console.collector")
+
+STALE_AFTER_TICKS = 3
+"""``/healthz`` turns 503 when no tick succeeded for this many intervals."""
+
+
+def topic_info(topic: TopicState) -> TopicInfo:
+    """A topic's definition as the protocol carries it."""
+    return TopicInfo(
+        name=topic.name,
+        partitions=len(topic.partitions),
+        replication_factor=topic.replication_factor,
+        config=dict(topic.config),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupView:
+    """What group events are diffed on."""
+
+    state: GroupStateName
+    members: frozenset[str]
+    offsets: Mapping[tuple[str, int], int]
+
+
+def _group_view(group: GroupState) -> _GroupView:
+    return _GroupView(
+        group_state(group.state, len(group.members)),
+        frozenset(m.member_id for m in group.members),
+        {key: committed.offset for key, committed in group.offsets.items()},
+    )
+
+
+def _topic_changes(old: TopicInfo, new: TopicInfo) -> list[str]:
+    changes = []
+    if old.partitions != new.partitions:
+        changes.append(f"partitions: {old.partitions} -> {new.partitions}")
+    if old.replication_factor != new.replication_factor:
+        changes.append(f"replication_factor: {old.replication_factor} -> {new.replication_factor}")
+    for key in sorted(old.config.keys() | new.config.keys()):
+        before, after = old.config.get(key), new.config.get(key)
+        if before != after:
+            changes.append(f"config {key}: {before or '(default)'} -> {after or '(default)'}")
+    return changes
+
+
+class Collector:
+    """Reads ``engine`` every ``interval_s`` and publishes what it sees through ``hub``."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        engine: ClusterEngine,
+        *,
+        interval_s: float = 2.0,
+        window: int = 10,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.hub = hub
+        self.engine = engine
+        self.interval_s = interval_s
+        self.clock = clock
+        self.builder = SnapshotBuilder(window)
+        self.lock = asyncio.Lock()
+        self.topics: dict[str, TopicInfo] | None = None
+        """Topics as last announced; ``None`` until the first tick."""
+        self.groups: dict[str, _GroupView] | None = None
+        self.health: HealthStatus | None = None
+        self.last_snapshot: MetricsSnapshot | None = None
+        self.last_success: float | None = None
+        """``time.monotonic()`` of the last tick that succeeded."""
+        self.ticks = 0
+        self.failures = 0
+        registry = hub.metrics.registry
+        self._ticks = Counter(
+            "collector_ticks",
+            "Collector ticks, by result (ok, failed).",
+            ["result"],
+            namespace="specwire",
+            registry=registry,
+        )
+        self._tick_seconds = Histogram(
+            "collector_tick_seconds",
+            "Time one collector tick took: read the engine, diff, build and publish.",
+            namespace="specwire",
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
+        self._events = Counter(
+            "collector_events",
+            "Change events published, by type and source (api, detected, collector).",
+            ["type", "source"],
+            namespace="specwire",
+            registry=registry,
+        )
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self, first_after: float = 0.0) -> None:
+        """Tick every ``interval_s`` until cancelled; a failed tick never stops the loop.
+
+        The first tick comes ``first_after`` seconds from now (after one made by hand).
+        """
+        loop = asyncio.get_running_loop()
+        due = loop.time() + first_after
+        while True:
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+            await self.tick_supervised()
+            due += self.interval_s
+            now = loop.time()
+            if due < now:  # a tick overran: skip the ticks missed rather than bunch them
+                due = now + self.interval_s - (now - due) % self.interval_s
+
+    async def tick_supervised(self) -> bool:
+        """One tick; an exception is logged and counted instead of raised."""
+        started = time.perf_counter()
+        try:
+            await self.tick()
+        except Exception:
+            self.failures += 1
+            self._ticks.labels("failed").inc()
+            log.exception("collector tick failed (%d failures so far)", self.failures)
+            return False
+        self._ticks.labels("ok").inc()
+        self._tick_seconds.observe(time.perf_counter() - started)
+        return True
+
+    def fresh(self) -> bool:
+        """Whether a tick succeeded within the last few intervals."""
+        if self.last_success is None:
+            return False
+        return time.monotonic() - self.last_success <= STALE_AFTER_TICKS * self.interval_s
+
+    async def tick(self) -> MetricsSnapshot:
+        """Read the engine, publish the changes and the snapshot; returns the snapshot."""
+        async with self.lock:
+            state = await self.engine.state()
+            latency = await self.engine.take_latency()
+            self._detect_topics(state)
+            self._detect_groups(state)
+            built: list[MetricsSnapshot] = []
+
+            def snapshot(position: Position) -> MetricsSnapshot:
+                built.append(
+                    self.builder.build(state, latency, epoch=position.epoch, seq=position.seq)
+                )
+                return built[-1]
+
+            self.hub.publish("metrics", snapshot)
+            message = built[-1]
+            self._status_events(state)
+            self._health_event(state, message)
+            self.last_snapshot = message
+            self.ticks += 1
+            self.last_success = time.monotonic()
+            self.hub.metrics.collector_ticked(self.clock())
+            return message
+
+    # -- API changes ---------------------------------------------------------------------
+
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication_factor: int | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> TopicState:
+        """Create a topic through the engine and announce it at once (``source: api``)."""
+        async with self.lock:
+            topic = await self.engine.create_topic(name, partitions, replication_factor, config)
+            info = topic_info(topic)
+            if self.topics is not None:
+                self.topics[name] = info
+            self._topic_created(info, self._now_ms(), "api")
+            return topic
+
+    async def delete_topic(self, name: str) -> None:
+        """Delete a topic through the engine and announce it at once (``source: api``)."""
+        async with self.lock:
+            await self.engine.delete_topic(name)
+            if self.topics is not None:
+                self.topics.pop(name, None)
+            self._topic_deleted(name, self._now_ms(), "api")
+
+    # -- change detection ----------------------------------------------------------------
+
+    def _detect_topics(self, state: ClusterState) -> None:
+        current = {t.name: topic_info(t) for t in state.topics}
+        known, self.topics = self.topics, current
+        if known is None:
+            return  # the first tick is the baseline
+        at = state.taken_at_ms
+        for name in sorted(known.keys() - current.keys()):
+            self._topic_deleted(name, at, "detected")
+        for name in sorted(current.keys() - known.keys()):
+            self._topic_created(current[name], at, "detected")
+        for name in sorted(current.keys() & known.keys()):
+            changes = _topic_changes(known[name], current[name])
+            if changes:
+                self._topic_updated(current[name], changes, at)
+
+    def _topic_created(self, info: TopicInfo, at: int, source: ChangeSource) -> None:
+        def build(p: Position) -> BaseModel:
+            return TopicCreated(
+                type="topic.created",
+                channel="topics",
+                epoch=p.epoch,
+                seq=p.seq,
+                timestamp_ms=at,
+                topic=info,
+                source=source,
+            )
+
+        self._publish("topics", build, source)
+
+    def _topic_updated(self, info: TopicInfo, changes: list[str], at: int) -> None:
+        def build(p: Position) -> BaseModel:
+            return TopicUpdated(
+                type="topic.updated",
+                channel="topics",
+                epoch=p.epoch,
+                seq=p.seq,
+                timestamp_ms=at,
+                topic=info,
+                changes=changes,
+                source="detected",
+            )
+
+        self._publish("topics", build, "detected")
+
+    def _topic_deleted(self, name: str, at: int, source: ChangeSource) -> None:
+        self._publish(
+            "topics",
+            lambda p: TopicDeleted(
+                type="topic.deleted",
+                channel="topics",
+                epoch=p.epoch,
+                seq=p.seq,
+                timestamp_ms=at,
+                name=name,
+                source=source,
+            ),
+            source,
+        )
+
+    def _detect_groups(self, state: ClusterState) -> None:
+        current = {g.group_id: _group_view(g) for g in state.groups}
+        known, self.groups = self.groups, current
+        if known is None:
+            return
+        at = state.taken_at_ms
+        for group_id in sorted(known.keys() | current.keys()):
+            before, after = known.get(group_id), current.get(group_id)
+            if before is None and after is not None:
+                self._group_event(group_id, "created", after, at)
+                for member in sorted(after.members):
+                    self._group_event(group_id, "member_joined", after, at, member=member)
+                continue
+            if after is None or before is None:
+                self._group_event(group_id, "deleted", _GroupView("Dead", frozenset(), {}), at)
+                continue
+            for member in sorted(before.members - after.members):
+                self._group_event(group_id, "member_left", after, at, member=member)
+            for member in sorted(after.members - before.members):
+                self._group_event(group_id, "member_joined", after, at, member=member)
+            if before.state != after.state:
+                self._group_event(group_id, "state_changed", after, at, previous=before.state)
+            if any(
+                offset < before.offsets.get(key, offset) for key, offset in after.offsets.items()
+            ):
+                self._group_event(group_id, "offsets_reset", after, at)
+
+    def _group_event(
+        self,
+        group_id: str,
+        change: GroupChange,
+        view: _GroupView,
+        at: int,
+        *,
+        member: str | None = None,
+        previous: GroupStateName | None = None,
+    ) -> None:
+        def build(p: Position) -> BaseModel:
+            message = GroupUpdated(
+                type="group.updated",
+                channel="groups",
+                epoch=p.epoch,
+                seq=p.seq,
+                timestamp_ms=at,
+                group_id=group_id,
+                change=change,
+                state=view.state,
+                members=len(view.members),
+            )
+            optional = {"member_id": member, "previous_state": previous}
+            extra = {key: value for key, value in optional.items() if value is not None}
+            return message.model_copy(update=extra) if extra else message
+
+        self._publish("groups", build, "detected")
+
+    # -- collector events ----------------------------------------------------------------
+
+    def _status_events(self, state: ClusterState) -> None:
+        for change in self.builder.status_changes:
+            self._status_changed(change, state.taken_at_ms)
+
+    def _status_changed(self, change: StatusChange, at: int) -> None:
+        def build(p: Position) -> BaseModel:
+            return GroupStatusChanged(
+                type="group.status_changed",
+                channel="groups",
+                epoch=p.epoch,
+                seq=p.seq,
+                timestamp_ms=at,
+                group_id=change.group_id,
+                status=change.status,
+                previous_status=change.previous,
+                total_lag=change.total_lag,
+                reason=change.reason,
+            )
+
+        self._publish("groups", build, "collector")
+
+    def _health_event(self, state: ClusterState, snapshot: MetricsSnapshot) -> None:
+        health = snapshot.cluster
+        previous, self.health = self.health, health.status
+        if previous is None or previous == health.status:
+            return
+        was: HealthStatus = previous
+
+        self._publish(
+            "cluster",
+            lambda p: ClusterHealthChanged(
+                type="cluster.health_changed",
+                channel="cluster",
+                epoch=p.epoch,
+                seq=p.seq,
+                timestamp_ms=state.taken_at_ms,
+                status=health.status,
+                previous_status=was,
+                reasons=list(health.reasons),
+                brokers_online=health.brokers_online,
+                brokers_expected=health.brokers_expected,
+            ),
+            "collector",
+        )
+
+    def _publish(self, channel: str, build: Callable[[Position], BaseModel], source: str) -> None:
+        built: list[BaseModel] = []
+
+        def message(position: Position) -> BaseModel:
+            built.append(build(position))
+            return built[-1]
+
+        self.hub.publish(channel, message)
+        if built:
+            self._events.labels(self.hub.binding.tag_of(built[-1]), source).inc()
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
