@@ -307,6 +307,28 @@ async def test_every_frame_sent_is_counted_by_type(serve: Any, peers: Connect) -
     assert [sent(t) for t in ("welcome", "error", "subscribed", "topic.created")] == [1, 1, 1, 3]
 
 
+async def test_a_message_published_already_encoded_is_validated_and_sent_as_is(
+    serve: Any, peers: Connect
+) -> None:
+    hub = create_console_hub(config=HubConfig(debug=True))
+    peer = await peers((await serve(hub)).url)
+    await peer.request({"type": "subscribe", "id": "t", "channels": [{"name": "topics"}]})
+
+    def encoded(position: Position) -> bytes:
+        return hub.binding.encode(topic_created("pre.encoded")(position))
+
+    assert hub.publish("topics", encoded) == 1
+    raw = await asyncio.wait_for(peer.connection.recv(decode=False), DEADLINE)
+    assert raw == hub.events["topics"].since(hub.epoch, 0, hub.now_ms()).entries[0].frame
+    with pytest.raises(OutboundInvalid) as raised:
+        hub.publish("topics", b'{"type": "topic.created", "channel": "topics"}')
+    assert raised.value.message_type == "topic.created"
+    hub.config = HubConfig(debug=False)  # production: logged and counted, never sent
+    assert hub.publish("topics", b"[1, 2") == 0
+    hub.publish("topics", topic_created("after"))
+    assert (await peer.recv_type("topic.created"))["topic"]["name"] == "after"
+
+
 async def last_seq_before_close(peer: Peer, wanted: str) -> int:
     seq = 0
     try:

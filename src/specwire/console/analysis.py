@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from console_live_updates import (
     ClusterHealth,
@@ -34,6 +35,7 @@ from console_live_updates import (
     Throughput,
     TopicStats,
 )
+from pydantic_core import to_json
 
 from specwire.console import engine
 
@@ -146,10 +148,6 @@ def latency(window: engine.LatencyWindow) -> Latency:
 # ---------------------------------------------------------------------------
 
 
-def _under_replicated(partition: engine.PartitionState) -> bool:
-    return len(partition.isr) < len(partition.replicas)
-
-
 def _count_with_names(count: int, what: str, names: list[str]) -> str:
     """``"2 partitions offline (orders-3, payments-0)"``: a few names, then "…"."""
     head = _plural(count, "partition") + f" {what}"
@@ -181,7 +179,7 @@ def cluster_health(state: engine.ClusterState) -> ClusterHealth:
             total += 1
             if partition.leader is None:
                 offline.append(f"{topic.name}-{partition.partition}")
-            if _under_replicated(partition):
+            if len(partition.isr) < len(partition.replicas):  # under-replicated
                 under_replicated += 1
     brokers_down = sorted(broker.id for broker in state.brokers if not broker.online)
 
@@ -216,7 +214,14 @@ def cluster_health(state: engine.ClusterState) -> ClusterHealth:
 def topic_stats(
     previous: engine.ClusterState | None, current: engine.ClusterState, elapsed_s: float
 ) -> list[TopicStats]:
-    """One :class:`TopicStats` per topic, sorted by name.
+    """One :class:`TopicStats` per topic, sorted by name (see :func:`topic_rows`)."""
+    return [TopicStats.model_validate(row) for row in topic_rows(previous, current, elapsed_s)]
+
+
+def topic_rows(
+    previous: engine.ClusterState | None, current: engine.ClusterState, elapsed_s: float
+) -> list[dict[str, Any]]:
+    """:func:`topic_stats` as plain data, in the shape of ``TopicStats``, sorted by name.
 
     Rates are deltas of ``counters.topics`` since ``previous`` over ``elapsed_s``;
     a topic new since ``previous`` counts from 0. Without ``previous`` (the first
@@ -224,7 +229,7 @@ def topic_stats(
     """
     counters = current.counters.topics
     before = previous.counters.topics if previous is not None else None
-    stats: list[TopicStats] = []
+    stats: list[dict[str, Any]] = []
     for topic in sorted(current.topics, key=lambda topic: topic.name):
         now = counters.get(topic.name)
         if before is None or now is None or elapsed_s <= 0:
@@ -243,21 +248,21 @@ def topic_stats(
         for partition in topic.partitions:
             messages += max(0, partition.end_offset - partition.start_offset)
             size += partition.size_bytes
-            if _under_replicated(partition):
+            if len(partition.isr) < len(partition.replicas):  # under-replicated
                 under_replicated += 1
         stats.append(
-            TopicStats(
-                name=topic.name,
-                partitions=len(topic.partitions),
-                replication_factor=topic.replication_factor,
-                messages=messages,
-                size_bytes=size,
-                produce_messages_per_s=rates[0],
-                produce_bytes_per_s=rates[1],
-                fetch_messages_per_s=rates[2],
-                fetch_bytes_per_s=rates[3],
-                under_replicated_partitions=under_replicated,
-            )
+            {
+                "name": topic.name,
+                "partitions": len(topic.partitions),
+                "replication_factor": topic.replication_factor,
+                "messages": messages,
+                "size_bytes": size,
+                "produce_messages_per_s": rates[0],
+                "produce_bytes_per_s": rates[1],
+                "fetch_messages_per_s": rates[2],
+                "fetch_bytes_per_s": rates[3],
+                "under_replicated_partitions": under_replicated,
+            }
         )
     return stats
 
@@ -395,7 +400,18 @@ class LagTracker:
     def observe(
         self, current: engine.ClusterState, elapsed_s: float, interval_ms: int
     ) -> list[ConsumerGroupStats]:
-        """Every group's lag and status in ``current``, sorted by group id.
+        """Every group's lag and status in ``current``, sorted by group id (see :meth:`rows`)."""
+        return [
+            ConsumerGroupStats.model_validate(row)
+            for row in self.rows(current, elapsed_s, interval_ms)
+        ]
+
+    def rows(
+        self, current: engine.ClusterState, elapsed_s: float, interval_ms: int
+    ) -> list[dict[str, Any]]:
+        """:meth:`observe`'s groups as plain data, in the shape of ``ConsumerGroupStats``.
+
+        Every group's lag and status in ``current``, sorted by group id.
 
         ``elapsed_s`` is the time since the previous observation (for rates),
         ``interval_ms`` the snapshot interval (the window lasts ``window`` of them).
@@ -421,7 +437,7 @@ class LagTracker:
 
         logs_get = logs.get
         severity = SEVERITY
-        stats: list[ConsumerGroupStats] = []
+        stats: list[dict[str, Any]] = []
         changes: list[StatusChange] = []
         groups: dict[str, _Group] = {}
         for group in sorted(current.groups, key=lambda group: group.group_id):
@@ -573,22 +589,19 @@ class LagTracker:
                         reason=_clip(reason),
                     )
                 )
-            # One validation per group: the partitions go in as plain dicts.
             stats.append(
-                ConsumerGroupStats.model_validate(
-                    {
-                        "group_id": group.group_id,
-                        "state": group_state(group.state, len(group.members)),
-                        "members": len(group.members),
-                        "topics": sorted(topics),
-                        "total_lag": total_lag,
-                        "max_lag": max(lags, default=0),
-                        "consumption_messages_per_s": consumed / elapsed_s if rates else 0.0,
-                        "lag_seconds": lag_seconds if any_production else None,
-                        "status": worst,
-                        "partitions": rows,
-                    }
-                )
+                {
+                    "group_id": group.group_id,
+                    "state": group_state(group.state, len(group.members)),
+                    "members": len(group.members),
+                    "topics": sorted(topics),
+                    "total_lag": total_lag,
+                    "max_lag": max(lags, default=0),
+                    "consumption_messages_per_s": consumed / elapsed_s if rates else 0.0,
+                    "lag_seconds": lag_seconds if any_production else None,
+                    "status": worst,
+                    "partitions": rows,
+                }
             )
         self._groups = groups
         self.changes = changes
@@ -628,11 +641,30 @@ class SnapshotBuilder:
         seq: int,
         interval_ms: int | None = None,
     ) -> MetricsSnapshot:
-        """The snapshot of ``state``, with rates over the time since the previous build.
+        """The snapshot of ``state`` as a model (see :meth:`build_json`)."""
+        return MetricsSnapshot.model_validate_json(
+            self.build_json(state, latency_window, epoch=epoch, seq=seq, interval_ms=interval_ms)
+        )
+
+    def build_json(
+        self,
+        state: engine.ClusterState,
+        latency_window: engine.LatencyWindow,
+        *,
+        epoch: str,
+        seq: int,
+        interval_ms: int | None = None,
+    ) -> bytes:
+        """The snapshot of ``state``, encoded, with rates over the time since the previous build.
 
         ``interval_ms`` defaults to the time between the two states' ``taken_at_ms``
         (at least 1), or the latency window for the first build, whose rates are
         all 0 (there is nothing to take a delta from).
+
+        The snapshot is assembled as plain data and encoded straight to JSON: no
+        model is built for its thousands of rows here, because whoever sends it
+        validates the encoded bytes against the spec once (the hub's ``publish``
+        does), and validating twice would double the cost of the largest message.
         """
         previous = self._previous
         if interval_ms is None:
@@ -645,19 +677,19 @@ class SnapshotBuilder:
         before = state.counters if previous is None else previous.counters
 
         health = cluster_health(state)
-        snapshot = MetricsSnapshot(
-            type="metrics.snapshot",
-            channel="metrics",
-            epoch=epoch,
-            seq=seq,
-            timestamp_ms=state.taken_at_ms,
-            interval_ms=interval_ms,
-            cluster=health,
-            throughput=throughput(before, state.counters, elapsed_s),
-            latency=latency(latency_window),
-            topics=topic_stats(previous, state, elapsed_s),
-            groups=self.tracker.observe(state, elapsed_s, interval_ms),
-        )
+        snapshot = {
+            "type": "metrics.snapshot",
+            "channel": "metrics",
+            "epoch": epoch,
+            "seq": seq,
+            "timestamp_ms": state.taken_at_ms,
+            "interval_ms": interval_ms,
+            "cluster": health.model_dump(mode="json"),
+            "throughput": throughput(before, state.counters, elapsed_s).model_dump(mode="json"),
+            "latency": latency(latency_window).model_dump(mode="json"),
+            "topics": topic_rows(previous, state, elapsed_s),
+            "groups": self.tracker.rows(state, elapsed_s, interval_ms),
+        }
         self.health = health
         self._previous = state
-        return snapshot
+        return to_json(snapshot)

@@ -147,10 +147,14 @@ class _Histogram:
     def percentiles(self) -> dict[float, float]:
         if self.count == 0:
             return {}
-        return {p: float(self._histogram.get_value_at_percentile(p)) for p in PERCENTILES}
+        # One pass over the counts for all of them (one pass each would cost 4x).
+        values = self._histogram.get_percentile_to_value_dict(list(PERCENTILES))
+        return {p: float(values[p]) for p in PERCENTILES}
 
     def reset(self) -> None:
-        self._histogram.reset()
+        # A new histogram: its counts come zeroed from C, where reset() zeroes them in
+        # a Python loop (10x slower).
+        self._histogram = HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIGNIFICANT_DIGITS)
 
 
 @dataclass(slots=True, eq=False)

@@ -11,6 +11,7 @@ from specwire.protocol.session import (
     MessageReceived,
     Rejected,
     Session,
+    decode_outbound,
     encode_outbound,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "Session",
     "State",
     "binding_for",
+    "decode_outbound",
     "encode_outbound",
 ]

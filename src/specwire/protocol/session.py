@@ -26,6 +26,7 @@ __all__ = [
     "MessageReceived",
     "Rejected",
     "Session",
+    "decode_outbound",
     "encode_outbound",
 ]
 
@@ -93,6 +94,30 @@ def encode_outbound(binding: ProtocolBinding, message: BaseModel) -> bytes:
         ]
         raise OutboundInvalid(binding.tag_of(message), errors) from None
     return data
+
+
+def decode_outbound(binding: ProtocolBinding, data: bytes) -> BaseModel:
+    """Check already encoded server bytes against the spec; the message they hold.
+
+    For a sender that encodes a large message itself: the bytes are validated once,
+    as they will go on the wire. Raises :class:`OutboundInvalid`.
+    """
+    try:
+        return binding.validate_outbound(data)
+    except ValidationError as exc:
+        errors: list[dict[str, Any]] = [
+            dict(e) for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise OutboundInvalid(_tag_in(data, binding.tag), errors) from None
+
+
+def _tag_in(data: bytes, tag: str) -> str:
+    """The tag an invalid frame claims, for the error; ``"?"`` when it has none."""
+    try:
+        value = json.loads(data).get(tag)
+    except (ValueError, AttributeError):
+        return "?"
+    return value if isinstance(value, str) else "?"
 
 
 class Session:

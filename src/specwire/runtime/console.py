@@ -236,19 +236,22 @@ async def on_subscribe(hub: Hub, client: Client, message: BaseModel) -> BaseMode
         else:
             count = request.history if isinstance(request.history, int) else 1
             entries = hub.snapshots[spec.name].recent(count)
+            # Counted under the newest snapshot's type (older ones are held as frames only).
+            tag = _tag(hub, entries[-1].item) if entries else None
             frames = []
             for entry in entries:
                 data = entry.frame
-                if (
-                    filter_ is not None
-                    and spec.refine is not None
-                    and isinstance(entry.item, BaseModel)
-                ):
-                    narrowed = spec.refine(entry.item, filter_)
+                if filter_ is not None and spec.refine is not None:
+                    # Older snapshots are held as frames only: decode one to narrow it.
+                    item = entry.item
+                    snapshot = (
+                        item if isinstance(item, BaseModel) else hub.binding.validate_outbound(data)
+                    )
+                    narrowed = spec.refine(snapshot, filter_)
                     if narrowed is None:
                         continue
                     data = client.session.reply(narrowed)
-                frames.append((data, entry.seq, _tag(hub, entry.item)))
+                frames.append((data, entry.seq, tag))
             replies.append(
                 SubscribedChannel(name=request.name, recovered=None, replayed=len(frames))
             )

@@ -187,7 +187,16 @@ class SnapshotHistory(_Numbered):
         super().__init__(max_messages)
 
     def append(self, frame: bytes, item: object, now_ms: int) -> Entry:
-        """Number and hold one published snapshot, dropping the oldest beyond ``max_messages``."""
+        """Number and hold one published snapshot, dropping the oldest beyond ``max_messages``.
+
+        Only the newest entry keeps its message object; older ones keep their frame
+        alone (``item`` None), to be decoded again if a filtered history asks for
+        them. A large snapshot is tens of thousands of objects, and 60 of them held
+        alive would make every full garbage collection of the process walk them.
+        """
+        if self._entries and self._entries[-1].item is not None:
+            previous = self._entries[-1]
+            self._entries[-1] = Entry(previous.seq, previous.at_ms, previous.frame, None)
         return self._number(frame, item, now_ms)
 
     @property

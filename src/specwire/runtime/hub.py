@@ -39,6 +39,7 @@ from specwire.protocol import (
     ProtocolBinding,
     Rejected,
     Session,
+    decode_outbound,
     encode_outbound,
 )
 from specwire.runtime.auth import Principal, TokenVerifier
@@ -283,14 +284,20 @@ class Hub:
         history = self.events[channel] if channel in self.events else self.snapshots[channel]
         return Position(self.epoch, history.last_seq)
 
-    def publish(self, channel: str, message: BaseModel | Callable[[Position], BaseModel]) -> int:
+    def publish(
+        self,
+        channel: str,
+        message: BaseModel | bytes | Callable[[Position], BaseModel | bytes],
+    ) -> int:
         """Validate and encode a message once, then deliver it to every subscriber.
 
         For an event channel pass a factory that builds the message for the
-        :class:`Position` it will carry (its ``epoch`` and ``seq``). Returns the
-        number of clients it reached. An invalid message never reaches a socket: it
-        raises :class:`OutboundInvalid` in debug mode, and is logged and counted
-        otherwise (returning 0).
+        :class:`Position` it will carry (its ``epoch`` and ``seq``). A message may
+        also come already encoded, as the JSON ``bytes`` of one server message: the
+        hub then validates those bytes against the spec (once) and sends them as
+        they are. Returns the number of clients it reached. An invalid message
+        never reaches a socket: it raises :class:`OutboundInvalid` in debug mode,
+        and is logged and counted otherwise (returning 0).
         """
         started = time.perf_counter()
         spec = self.channels[channel]
@@ -300,7 +307,10 @@ class Hub:
         if callable(message) and not isinstance(message, BaseModel):
             message = message(Position(self.epoch, history.next_seq()))
         try:
-            data = encode_outbound(self.binding, message)
+            if isinstance(message, bytes):
+                data, message = message, decode_outbound(self.binding, message)
+            else:
+                data = encode_outbound(self.binding, message)
         except OutboundInvalid as exc:
             self.metrics.validation_failed("out", "outbound_invalid")
             if self.config.debug:

@@ -340,7 +340,9 @@ def test_snapshots_are_numbered_and_the_oldest_dropped_beyond_max_messages() -> 
     assert len(history) == 3
     assert history.last_seq == 5
     assert history.next_seq() == 6
-    assert history.recent(3) == tuple(entries[2:])
+    assert [(e.seq, e.frame) for e in history.recent(3)] == [(e.seq, e.frame) for e in entries[2:]]
+    # Only the newest keeps its message object; the older are held as frames.
+    assert [e.item for e in history.recent(3)] == [None, None, entries[-1].item]
     assert repr(history) == "SnapshotHistory(last_seq=5, held=3, max_messages=3)"
 
 
@@ -368,6 +370,7 @@ def test_recent_matches_a_slice_of_everything_appended(
     appended = fill(history, list(range(appends)))
 
     held = appended[-max_messages:] if appended else []
-    assert history.recent(count) == (tuple(held[-count:]) if count > 0 else ())
+    expected = [e.seq for e in held[-count:]] if count > 0 else []
+    assert [e.seq for e in history.recent(count)] == expected
     assert history.latest == (appended[-1] if appended else None)
     assert len(history) == len(held)
