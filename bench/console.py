@@ -104,6 +104,7 @@ from harness import (
     stopwatch,
     subscribe_frame,
 )
+from pydantic import BaseModel
 
 from specwire.console.analysis import DEFAULT_WINDOW, SnapshotBuilder
 from specwire.console.collector import Collector
@@ -296,12 +297,12 @@ async def measure_ticks(plan: TickPlan) -> dict[str, Any]:
     figures: dict[str, list[float]] = {key: [] for key in PARTS}
     status_changes = 0
     collections = [generation["collections"] for generation in gc.get_stats()]
-    snapshot: MetricsSnapshot | None = None
+    snapshot: BaseModel | None = None
     size = 0
     for _ in range(plan.ticks):
         advance()
         started = time.perf_counter()
-        snapshot = await collector.tick()
+        encoded = await collector.tick()
         tick_s = time.perf_counter() - started
         figures["tick"].append(tick_s)
         figures["state"].append(timed.state_s)
@@ -311,16 +312,15 @@ async def measure_ticks(plan: TickPlan) -> dict[str, Any]:
         parts = timed.state_s + timed.latency_s + collector.diff_s + builder.build_s
         figures["rest"].append(tick_s - parts)
         status_changes += len(builder.status_changes)
-        encoded = hub.binding.encode(snapshot)
         size = len(encoded)
         started = time.perf_counter()
-        decode_outbound(hub.binding, encoded)
+        snapshot = decode_outbound(hub.binding, encoded)
         figures["encode"].append(time.perf_counter() - started)
     collected = [
         generation["collections"] - before
         for generation, before in zip(gc.get_stats(), collections, strict=True)
     ]
-    if snapshot is None:
+    if not isinstance(snapshot, MetricsSnapshot):
         raise ValueError("no tick was timed")
     return {
         "op": "ticks",

@@ -625,6 +625,8 @@ class SnapshotBuilder:
         self.tracker = LagTracker(window)
         self.health: ClusterHealth | None = None
         """The cluster health of the last snapshot built."""
+        self.groups: dict[str, dict[str, Any]] = {}
+        """The last snapshot's groups by id, as plain data (``ConsumerGroupStats``'s shape)."""
         self._previous: engine.ClusterState | None = None
 
     @property
@@ -677,6 +679,7 @@ class SnapshotBuilder:
         before = state.counters if previous is None else previous.counters
 
         health = cluster_health(state)
+        groups = self.tracker.rows(state, elapsed_s, interval_ms)
         snapshot = {
             "type": "metrics.snapshot",
             "channel": "metrics",
@@ -688,8 +691,9 @@ class SnapshotBuilder:
             "throughput": throughput(before, state.counters, elapsed_s).model_dump(mode="json"),
             "latency": latency(latency_window).model_dump(mode="json"),
             "topics": topic_rows(previous, state, elapsed_s),
-            "groups": self.tracker.rows(state, elapsed_s, interval_ms),
+            "groups": groups,
         }
         self.health = health
+        self.groups = {row["group_id"]: row for row in groups}
         self._previous = state
         return to_json(snapshot)

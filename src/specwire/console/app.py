@@ -246,18 +246,18 @@ def _group_fields(
         "members": len(group.members),
         "topics": sorted(topics),
         "total_lag": total,
-        "status": _snapshot_group(collector, group.group_id, "status"),
+        "status": _latest_status(collector, group.group_id),
     }
 
 
-def _snapshot_group(collector: Collector, group_id: str, attribute: str) -> Any:
-    snapshot = collector.last_snapshot
-    if snapshot is None:
-        return None
-    for stats in snapshot.groups:
-        if stats.group_id == group_id:
-            return stats if attribute == "" else getattr(stats, attribute)
-    return None
+def _latest_status(collector: Collector, group_id: str) -> str | None:
+    row = collector.builder.groups.get(group_id)
+    return None if row is None else str(row["status"])
+
+
+def _latest_stats(collector: Collector, group_id: str) -> ConsumerGroupStats | None:
+    row = collector.builder.groups.get(group_id)
+    return None if row is None else ConsumerGroupStats.model_validate(row)
 
 
 def _group_detail(group: GroupState, state: ClusterState, collector: Collector) -> GroupDetail:
@@ -287,7 +287,7 @@ def _group_detail(group: GroupState, state: ClusterState, collector: Collector) 
             for m in group.members
         ],
         offsets=offsets,
-        lag=_snapshot_group(collector, group.group_id, ""),
+        lag=_latest_stats(collector, group.group_id),
     )
 
 

@@ -39,7 +39,6 @@ from console_live_updates import (
     GroupStatusChanged,
     GroupUpdated,
     HealthStatus,
-    MetricsSnapshot,
     TopicCreated,
     TopicDeleted,
     TopicInfo,
@@ -50,7 +49,13 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 
 from specwire.console.analysis import SnapshotBuilder, StatusChange, group_state
-from specwire.console.engine import ClusterEngine, ClusterState, GroupState, TopicState
+from specwire.console.engine import (
+    ClusterEngine,
+    ClusterState,
+    CommittedOffset,
+    GroupState,
+    TopicState,
+)
 from specwire.runtime.hub import Hub, Position
 
 __all__ = ["Collector", "topic_info"]
@@ -77,15 +82,31 @@ class _GroupView:
 
     state: GroupStateName
     members: frozenset[str]
-    offsets: Mapping[tuple[str, int], int]
+    offsets: Mapping[tuple[str, int], CommittedOffset]
+    """The engine's own (immutable) mapping: not copied."""
 
 
 def _group_view(group: GroupState) -> _GroupView:
     return _GroupView(
         group_state(group.state, len(group.members)),
         frozenset(m.member_id for m in group.members),
-        {key: committed.offset for key, committed in group.offsets.items()},
+        group.offsets,
     )
+
+
+def _rewound(
+    before: Mapping[tuple[str, int], CommittedOffset],
+    after: Mapping[tuple[str, int], CommittedOffset],
+) -> bool:
+    """Whether any committed offset moved backwards."""
+    if before is after:
+        return False
+    get = before.get
+    for key, committed in after.items():
+        old = get(key)
+        if old is not None and committed.offset < old.offset:
+            return True
+    return False
 
 
 def _topic_changes(old: TopicInfo, new: TopicInfo) -> list[str]:
@@ -126,7 +147,6 @@ class Collector:
         self._infos: dict[str, tuple[tuple[int, int, Mapping[str, str]], TopicInfo]] = {}
         self.groups: dict[str, _GroupView] | None = None
         self.health: HealthStatus | None = None
-        self.last_snapshot: MetricsSnapshot | None = None
         self.last_success: float | None = None
         """``time.monotonic()`` of the last tick that succeeded."""
         self.ticks = 0
@@ -192,8 +212,8 @@ class Collector:
             return False
         return time.monotonic() - self.last_success <= STALE_AFTER_TICKS * self.interval_s
 
-    async def tick(self) -> MetricsSnapshot:
-        """Read the engine, publish the changes and the snapshot; returns the snapshot.
+    async def tick(self) -> bytes:
+        """Read the engine, publish the changes and the snapshot; returns the snapshot's JSON.
 
         Python's cyclic garbage collector is paused while the tick runs, then its
         youngest generation is collected once. A large snapshot allocates tens of
@@ -211,37 +231,35 @@ class Collector:
                 gc.enable()
                 gc.collect(0)
 
-    async def _tick(self) -> MetricsSnapshot:
+    def _rejected(self, published: list[bytes]) -> bool:
+        """Whether the hub refused the snapshot just built (it holds the last one it took)."""
+        latest = self.hub.snapshots["metrics"].latest
+        return latest is None or latest.frame is not published[-1]
+
+    async def _tick(self) -> bytes:
         async with self.lock:
             state = await self.engine.state()
             latency = await self.engine.take_latency()
             self._detect_topics(state)
             self._detect_groups(state)
-            seqs: list[int] = []
+            published: list[bytes] = []
 
             def snapshot(position: Position) -> bytes:
-                seqs.append(position.seq)
-                return self.builder.build_json(
-                    state, latency, epoch=position.epoch, seq=position.seq
+                published.append(
+                    self.builder.build_json(state, latency, epoch=position.epoch, seq=position.seq)
                 )
+                return published[-1]
 
-            # Encoded by the builder, validated once by the hub, as it goes on the wire.
-            self.hub.publish("metrics", snapshot)
-            latest = self.hub.snapshots["metrics"].latest
-            if (
-                latest is None
-                or latest.seq != seqs[-1]
-                or not isinstance(latest.item, MetricsSnapshot)
-            ):
-                raise RuntimeError("the snapshot was not published (invalid: see the log)")
-            message = latest.item
+            # Encoded by the builder, validated once by the hub as it goes on the wire; no
+            # model of it outlives the publish.
+            if self.hub.publish("metrics", snapshot) == 0 and self._rejected(published):
+                raise RuntimeError("the snapshot is invalid and was not published (see the log)")
             self._status_events(state)
-            self._health_event(state, message)
-            self.last_snapshot = message
+            self._health_event(state)
             self.ticks += 1
             self.last_success = time.monotonic()
             self.hub.metrics.collector_ticked(self.clock())
-            return message
+            return published[-1]
 
     # -- API changes ---------------------------------------------------------------------
 
@@ -367,9 +385,7 @@ class Collector:
                 self._group_event(group_id, "member_joined", after, at, member=member)
             if before.state != after.state:
                 self._group_event(group_id, "state_changed", after, at, previous=before.state)
-            if any(
-                offset < before.offsets.get(key, offset) for key, offset in after.offsets.items()
-            ):
+            if _rewound(before.offsets, after.offsets):
                 self._group_event(group_id, "offsets_reset", after, at)
 
     def _group_event(
@@ -423,8 +439,10 @@ class Collector:
 
         self._publish("groups", build, "collector")
 
-    def _health_event(self, state: ClusterState, snapshot: MetricsSnapshot) -> None:
-        health = snapshot.cluster
+    def _health_event(self, state: ClusterState) -> None:
+        health = self.builder.health
+        if health is None:
+            return
         previous, self.health = self.health, health.status
         if previous is None or previous == health.status:
             return

@@ -237,7 +237,7 @@ async def on_subscribe(hub: Hub, client: Client, message: BaseModel) -> BaseMode
             count = request.history if isinstance(request.history, int) else 1
             entries = hub.snapshots[spec.name].recent(count)
             # Counted under the newest snapshot's type (older ones are held as frames only).
-            tag = _tag(hub, entries[-1].item) if entries else None
+            tag = entries[-1].tag if entries else None
             frames = []
             for entry in entries:
                 data = entry.frame

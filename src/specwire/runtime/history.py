@@ -55,7 +55,10 @@ class Entry:
     frame: bytes
     """The encoded frame, exactly as sent to live subscribers."""
     item: object
-    """The message object, for filters; opaque to this module."""
+    """The message object, for filters; opaque to this module. ``None`` where only the
+    frame is held (snapshots)."""
+    tag: str | None = None
+    """The message's type, for counting what is sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +107,9 @@ class _Numbered:
         """The seq the next appended message will get, to encode it into the frame first."""
         return self._last_seq + 1
 
-    def _number(self, frame: bytes, item: object, now_ms: int) -> Entry:
+    def _number(self, frame: bytes, item: object, now_ms: int, tag: str | None) -> Entry:
         self._last_seq += 1
-        entry = Entry(seq=self._last_seq, at_ms=now_ms, frame=frame, item=item)
+        entry = Entry(seq=self._last_seq, at_ms=now_ms, frame=frame, item=item, tag=tag)
         self._entries.append(entry)
         return entry
 
@@ -138,9 +141,9 @@ class EventHistory(_Numbered):
         """How long entries are held at most (``history_max_age_ms``)."""
         return self._max_age_ms
 
-    def append(self, frame: bytes, item: object, now_ms: int) -> Entry:
+    def append(self, frame: bytes, item: object, now_ms: int, tag: str | None = None) -> Entry:
         """Number and hold one published message, then evict by count and by age."""
-        entry = self._number(frame, item, now_ms)
+        entry = self._number(frame, item, now_ms, tag)
         self.evict(now_ms)
         return entry
 
@@ -186,18 +189,20 @@ class SnapshotHistory(_Numbered):
             raise ValueError(f"max_messages must be >= 1, got {max_messages}")
         super().__init__(max_messages)
 
-    def append(self, frame: bytes, item: object, now_ms: int) -> Entry:
+    def append(self, frame: bytes, item: object, now_ms: int, tag: str | None = None) -> Entry:
         """Number and hold one published snapshot, dropping the oldest beyond ``max_messages``.
 
-        Only the newest entry keeps its message object; older ones keep their frame
-        alone (``item`` None), to be decoded again if a filtered history asks for
-        them. A large snapshot is tens of thousands of objects, and 60 of them held
-        alive would make every full garbage collection of the process walk them.
+        Only the newest entry keeps its message object (if given one); older ones
+        keep their frame alone (``item`` None), to be decoded again if a filtered
+        history asks for them. A large snapshot is tens of thousands of objects, and
+        60 of them held alive would make every full garbage collection walk them.
         """
         if self._entries and self._entries[-1].item is not None:
             previous = self._entries[-1]
-            self._entries[-1] = Entry(previous.seq, previous.at_ms, previous.frame, None)
-        return self._number(frame, item, now_ms)
+            self._entries[-1] = Entry(
+                previous.seq, previous.at_ms, previous.frame, None, previous.tag
+            )
+        return self._number(frame, item, now_ms, tag)
 
     @property
     def latest(self) -> Entry | None:

@@ -307,6 +307,7 @@ class Hub:
         if callable(message) and not isinstance(message, BaseModel):
             message = message(Position(self.epoch, history.next_seq()))
         try:
+            published_encoded = isinstance(message, bytes)
             if isinstance(message, bytes):
                 data, message = message, decode_outbound(self.binding, message)
             else:
@@ -317,13 +318,16 @@ class Hub:
                 raise
             log.error("dropped an invalid %s on channel %s: %s", exc.message_type, channel, exc)
             return 0
-        entry = history.append(data, message, self.now_ms())
-        frame = PreparedFrame(data, unmasked_text_frame(data))
         tag = self.binding.tag_of(message)
+        events = spec.kind is ChannelKind.EVENTS
+        # Snapshot history holds frames only (decoded again for a filtered history): a
+        # snapshot published as bytes is then freed as soon as this publish is done.
+        kept = message if events or not published_encoded else None
+        entry = history.append(data, kept, self.now_ms(), tag)
+        frame = PreparedFrame(data, unmasked_text_frame(data))
         refined: dict[Any, PreparedFrame | None] = {}
         delivered = 0
         seq = entry.seq
-        events = spec.kind is ChannelKind.EVENTS
         refine = spec.refine
         # The hot loop: one pass over the channel's subscriptions, touching each client once.
         # Nothing in it awaits, so no subscription can come or go while it runs.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from console_live_updates import TopicInfo
+from console_live_updates import MetricsSnapshot, TopicInfo
 from pydantic import BaseModel
 
 from specwire.console.collector import Collector, _topic_changes
@@ -59,7 +59,7 @@ async def test_the_first_tick_is_the_baseline(
 ) -> None:
     await engine.create_topic("orders", 3)
     engine.join_group("billing", "m-1", "billing-app", "10.0.0.1", ["orders"])
-    snapshot = await collector.tick()
+    snapshot = MetricsSnapshot.model_validate_json(await collector.tick())
     assert [t.name for t in snapshot.topics] == ["orders"]
     assert published(hub, "topics") == published(hub, "groups") == []
     assert hub.snapshots["metrics"].latest is not None
