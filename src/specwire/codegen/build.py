@@ -142,6 +142,7 @@ class _Builder:
             examples=tuple(examples),
             location=location,
             schema_format=schema_format,
+            extensions=tuple((k, v) for k, v in merged.items() if k.startswith("x-")),
         )
 
     def _register_message(self, message_id: str, ref: Any, at: Location) -> str:

@@ -92,6 +92,8 @@ class Message:
     location: Location
     schema_format: str | None
     """A payload's ``schemaFormat`` when it is not JSON Schema (the payload is then opaque)."""
+    extensions: tuple[tuple[str, Any], ...] = ()
+    """``x-`` properties of the message (after traits), in document order."""
 
 
 @dataclass(frozen=True)
