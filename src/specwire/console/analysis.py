@@ -471,21 +471,10 @@ class LagTracker:
                 end = log.end_offset
                 committed = offsets.get(key)
                 if committed is None or committed.offset < 0:
+                    committed = None  # nothing committed: everything retained is unread
                     lag = end - start if end > start else 0
-                    lags.append(lag)
-                    rows.append(
-                        {
-                            "topic": key[0],
-                            "partition": key[1],
-                            "start_offset": start,
-                            "end_offset": end,
-                            "committed_offset": None,
-                            "lag": lag,
-                        }
-                    )
-                    continue
-                offset = committed.offset
-                lag = end - offset if end > offset else 0
+                else:
+                    lag = end - committed.offset if end > committed.offset else 0
                 lags.append(lag)
                 rows.append(
                     {
@@ -493,10 +482,13 @@ class LagTracker:
                         "partition": key[1],
                         "start_offset": start,
                         "end_offset": end,
-                        "committed_offset": offset,
+                        "committed_offset": None if committed is None else committed.offset,
                         "lag": lag,
                     }
                 )
+                if committed is None:
+                    continue
+                offset = committed.offset
                 committed_at_ms = committed.committed_at_ms
                 produced_now = produced_get(key, 0)
 
