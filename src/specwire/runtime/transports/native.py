@@ -36,6 +36,10 @@ __all__ = ["NativeServer", "WebsocketsTransport", "start_server", "unmasked_text
 log = logging.getLogger("specwire.transport.native")
 
 
+_OPEN = State.OPEN
+_os_write = os.write
+
+
 def _direct_fd(transport: asyncio.BaseTransport) -> int:
     """The socket a plain (not TLS) stream transport writes to, or -1."""
     sock = transport.get_extra_info("socket")
@@ -52,7 +56,15 @@ def _direct_fd(transport: asyncio.BaseTransport) -> int:
 class WebsocketsTransport:
     """The hub's view of one ``websockets`` connection."""
 
-    __slots__ = ("_fd", "_protocol", "_transport", "_write", "connection", "shared_frames")
+    __slots__ = (
+        "_buffered",
+        "_closing",
+        "_fd",
+        "_protocol",
+        "_write",
+        "connection",
+        "shared_frames",
+    )
 
     def __init__(self, connection: ServerConnection) -> None:
         self.connection = connection
@@ -60,8 +72,9 @@ class WebsocketsTransport:
         self.shared_frames = not connection.protocol.extensions
         # Looked up once: offer runs once per subscriber per publish.
         self._protocol = connection.protocol
-        self._transport = connection.transport
         self._write = connection.transport.write
+        self._buffered = connection.transport.get_write_buffer_size
+        self._closing = connection.transport.is_closing
         self._fd = _direct_fd(connection.transport) if self.shared_frames else -1
 
     def write_frame(self, data: bytes, prepared: PreparedFrame) -> bool:
@@ -86,18 +99,12 @@ class WebsocketsTransport:
         # kept: bytes go straight out only when none are waiting, and whatever the socket
         # does not take goes through the transport. The transport keeps its socket (and
         # so this descriptor) open until it is closing.
-        if self._protocol.state is not State.OPEN:
+        if self._protocol.state is not _OPEN:
             return False
         wire = prepared.frame
-        transport = self._transport
-        if (
-            self._fd >= 0
-            and wire is not None
-            and not transport.get_write_buffer_size()
-            and not transport.is_closing()
-        ):
+        if self._fd >= 0 and wire is not None and not self._buffered() and not self._closing():
             try:
-                sent = os.write(self._fd, wire)
+                sent = _os_write(self._fd, wire)
             except OSError:  # full (EAGAIN) or broken: the transport takes it from here
                 sent = 0
             if sent == len(wire):
