@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SPEC := asyncapi.yaml
 GENERATE := $(BIN)/specwire generate $(SPEC) --out generated/python --docs docs/reference/protocol.md
+GENERATE_TS := $(BIN)/specwire generate $(SPEC) --lang typescript --out generated/typescript
 
 SERVE_ARGS ?=
 
@@ -26,9 +27,10 @@ node_modules/.installed: package.json package-lock.json
 serve: setup
 	$(BIN)/specwire serve $(SERVE_ARGS)
 
-## generate: regenerate the Python package, JSON Schemas and protocol reference from asyncapi.yaml
+## generate: regenerate the Python package, the TypeScript SDK and the protocol reference
 generate: setup
 	$(GENERATE)
+	$(GENERATE_TS)
 
 ## format: rewrite code into house style
 format: setup
@@ -41,12 +43,14 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy src generated/python bench
+	node_modules/.bin/tsc -p generated/typescript --noEmit
 
 spec-check: setup
 	$(BIN)/specwire check --strict $(SPEC)
 
 check-generated: setup
 	$(GENERATE) --check
+	$(GENERATE_TS) --check
 
 pytest: setup
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90

@@ -15,14 +15,29 @@ __all__ = ["main"]
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from specwire.codegen.generate import check_file, check_tree, generate, write_tree  # noqa: PLC0415
+    from specwire.codegen.generate import (  # noqa: PLC0415
+        check_file,
+        check_tree,
+        generate,
+        generate_typescript,
+        write_tree,
+    )
 
-    if args.package is not None and not (
-        args.package.isidentifier() and not keyword.iskeyword(args.package)
+    typescript = args.lang == "typescript"
+    if typescript and args.docs:
+        print("error: --docs goes with --lang python", file=sys.stderr)
+        return 2
+    if (
+        not typescript
+        and args.package is not None
+        and not (args.package.isidentifier() and not keyword.iskeyword(args.package))
     ):
         print(f"error: --package {args.package!r} is not a Python identifier", file=sys.stderr)
         return 2
-    generated = generate(args.spec, package=args.package)
+    if typescript:
+        generated = generate_typescript(args.spec, package=args.package)
+    else:
+        generated = generate(args.spec, package=args.package)
     for warning in generated.warnings:
         print(f"{args.spec}: warning: {warning}", file=sys.stderr)
     out = Path(args.out)
@@ -38,11 +53,13 @@ def _generate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        checked = f"{out / generated.package}" + (f" and {args.docs}" if args.docs else "")
+        where = out if typescript else out / generated.package
+        checked = f"{where}" + (f" and {args.docs}" if args.docs else "")
         print(f"{checked}: up to date with {args.spec}")
         return 0
     write_tree(generated.files, out)
-    print(f"wrote {out / generated.package} ({len(generated.files)} files)")
+    where = out if typescript else out / generated.package
+    print(f"wrote {where} ({len(generated.files)} files)")
     if args.docs:
         docs = Path(args.docs)
         docs.parent.mkdir(parents=True, exist_ok=True)
@@ -98,10 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser(
-        "generate", help="generate typed Python (models, validators, JSON Schemas) from a document"
+        "generate", help="generate a typed SDK (Python or TypeScript) from a document"
     )
     gen.add_argument("spec", help="the AsyncAPI 3.0/3.1 document (YAML or JSON)")
-    gen.add_argument("--out", required=True, help="folder that receives the package folder")
+    gen.add_argument(
+        "--out",
+        required=True,
+        help="python: the folder that receives the package folder; "
+        "typescript: the npm package's own folder",
+    )
+    gen.add_argument(
+        "--lang",
+        choices=["python", "typescript"],
+        default="python",
+        help="python: models, validators, client; typescript: an npm package with "
+        "types, a client and an optional validator (default python)",
+    )
     gen.add_argument("--package", help="package name (default: derived from info.title)")
     gen.add_argument("--docs", help="also write the Markdown protocol reference to this file")
     gen.add_argument(

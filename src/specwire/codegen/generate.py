@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -18,11 +19,12 @@ from specwire.codegen.build import build_spec
 from specwire.codegen.emit_jsonschema import emit_jsonschema
 from specwire.codegen.emit_markdown import emit_markdown
 from specwire.codegen.emit_python import emit_python, package_name
-from specwire.codegen.ir import Spec
+from specwire.codegen.ir import Direction, Spec
 from specwire.codegen.loader import Workspace
-from specwire.codegen.schemas import bundle_schemas
+from specwire.codegen.schemas import bundle_schemas, find_tag
+from specwire.codegen.sdk import client_model
 
-__all__ = ["Generated", "check_tree", "generate", "write_tree"]
+__all__ = ["Generated", "check_tree", "generate", "generate_typescript", "npm_name", "write_tree"]
 
 LINE_LENGTH = 100
 
@@ -108,6 +110,31 @@ def generate(spec_path: str | Path, package: str | None = None) -> Generated:
         files[f"{name}/schemas/{file}"] = text
     reference = f"<!-- {header.removeprefix('# ')} -->\n\n" + emit_markdown(spec, bundle)
     return Generated(spec, name, files, reference, python.warnings)
+
+
+def npm_name(title: str) -> str:
+    """``Console Live Updates`` -> ``console-live-updates`` (npm's lowercase, URL-safe names)."""
+    name = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return name or "asyncapi-client"
+
+
+def generate_typescript(spec_path: str | Path, package: str | None = None) -> Generated:
+    """Generate the TypeScript SDK (an npm package) for a document.
+
+    Its files are relative to the package's own folder (``package.json`` at the top).
+    """
+    from specwire.codegen.emit_typescript import emit_typescript  # noqa: PLC0415
+
+    workspace = Workspace.open(spec_path)
+    spec = build_spec(workspace)
+    bundle = bundle_schemas(workspace, spec)
+    name = package or npm_name(spec.title)
+    header = header_line(spec, workspace.sha256())
+    sent = spec.messages_in(Direction.SEND)
+    tag = find_tag(bundle, [bundle.payloads[m] for m in sent if m in bundle.payloads])
+    model = client_model(spec, tag.property if tag is not None else None)
+    files = emit_typescript(spec, bundle, model, header, name)
+    return Generated(spec, name, files, "", ())
 
 
 def write_tree(files: dict[str, str], out: Path) -> list[Path]:
