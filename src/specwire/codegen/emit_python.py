@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from specwire.codegen.emit_python_client import ClientFiles, emit_client
 from specwire.codegen.ir import Direction, Spec, Tag
 from specwire.codegen.schemas import Bundle, find_tag
 
@@ -441,7 +442,7 @@ class _PythonEmitter:
         ]
         return "\n".join(lines)
 
-    def init_module(self, unions: list[GeneratedUnion]) -> str:
+    def init_module(self, unions: list[GeneratedUnion], client: ClientFiles) -> str:
         exported_models = sorted(self.classes | self.aliases)
         validator_names = sorted(
             ["encode", *(f"{d}_adapter" for d in self.direction_unions)]
@@ -453,7 +454,7 @@ class _PythonEmitter:
             f"Typed messages of {self.spec.title} {self.spec.version}, generated from its AsyncAPI"
             " document.\n\n``models`` holds the payload models, ``messages`` the unions per"
             " direction and per operation and the ``MESSAGES`` map, ``validators`` the decoders"
-            " and the encoder.\n"
+            " and the encoder, ``client`` the typed client (``Client.connect(url)``).\n"
         )
         lines = [
             self.header,
@@ -462,6 +463,7 @@ class _PythonEmitter:
             f"from .messages import {', '.join(sorted(message_names))}",
             f"from .models import {', '.join(exported_models)}" if exported_models else "",
             f"from .validators import {', '.join(validator_names)}",
+            f"from .client import {', '.join(client.exports)}",
             "",
             f"ASYNCAPI_VERSION = {self.spec.asyncapi!r}",
             f"SPEC_TITLE = {self.spec.title!r}",
@@ -470,7 +472,15 @@ class _PythonEmitter:
             "__all__ = [",
             *(
                 f'    "{n}",'
-                for n in sorted({*exported_models, *message_names, *validator_names, *constants})
+                for n in sorted(
+                    {
+                        *exported_models,
+                        *message_names,
+                        *validator_names,
+                        *constants,
+                        *client.exports,
+                    }
+                )
             ),
             "]",
             "",
@@ -479,8 +489,9 @@ class _PythonEmitter:
 
     def emit(self) -> PythonPackage:
         unions = self.unions()
+        client = emit_client(self)
         files = {
-            "__init__.py": self.init_module(unions),
+            "__init__.py": self.init_module(unions, client),
             f"{BASE_MODULE}.py": f"{self.header}\n{_BASE_SOURCE}",
             **(
                 {f"{CHECKS_MODULE}.py": f"{self.header}\n{_CHECKS_SOURCE}"}
@@ -490,6 +501,7 @@ class _PythonEmitter:
             "models.py": self.models_source,
             "messages.py": self.messages_module(unions),
             "validators.py": self.validators_module(),
+            **client.files,
             "py.typed": "",
         }
         return PythonPackage(self.package, files, tuple(self.warnings))
