@@ -381,3 +381,51 @@ def test_backoff_uses_full_jitter() -> None:
     assert backoff.ceiling(10_000) == 4.0
     with pytest.raises(ValueError, match="initial"):
         Backoff(initial=0)
+
+
+async def test_against_the_console_server_through_a_cut(
+    setup: Setup, console: Any, http: Any
+) -> None:
+    # The whole reference server (`specwire serve`): topics made through its REST API,
+    # the connection cut while they keep coming.
+    server = await console(traffic=True)
+    proxy = Proxy(server.http.port)
+    port = await proxy.start()
+    setup.proxies.append(proxy)
+    client = await setup.client(f"ws://127.0.0.1:{port}/ws")
+    await client.subscribe(
+        channels=[ChannelSubscription(name="metrics"), ChannelSubscription(name="topics")]
+    )
+    snapshot = await next_item(client, MetricsSnapshot)
+    assert snapshot.cluster.brokers_expected == 3
+    assert {t.name for t in snapshot.topics} >= {"orders", "payments"}
+    api = http(server)
+    seen: list[Any] = []
+
+    async def create(name: str) -> None:
+        reply = await api.post("/api/topics", json={"name": name, "partitions": 1})
+        assert reply.status_code == 201, reply.text
+
+    await create("sdk.a")
+    assert await sdk_topics(client, 1, seen) == ["sdk.a"]
+    proxy.cut(refuse=True)
+    await next_item(client, Disconnected, seen)
+    for name in ("sdk.b", "sdk.c", "sdk.d"):  # while the client is away
+        await create(name)
+    proxy.accepting = True
+    await create("sdk.e")
+    assert await sdk_topics(client, 4, seen) == ["sdk.b", "sdk.c", "sdk.d", "sdk.e"]
+    assert not any(isinstance(item, Resync) for item in seen)
+
+
+async def sdk_topics(client: Client, count: int, seen: list[Any]) -> list[str]:
+    """The next ``count`` topics created by this test (the traffic's own churn is skipped)."""
+    names: list[str] = []
+    async with asyncio.timeout(DEADLINE):
+        async for item in client:
+            seen.append(item)
+            if isinstance(item, TopicCreated) and item.topic.name.startswith("sdk."):
+                names.append(item.topic.name)
+                if len(names) == count:
+                    return names
+    raise AssertionError("the client stopped")

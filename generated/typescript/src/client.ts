@@ -76,7 +76,7 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Backoff between reconnection attempts, or `false` not to reconnect. */
   reconnect?: ReconnectOptions | false;
-  /** Application heartbeat cadence (ms); 0 turns it off. */
+  /** Application heartbeat cadence (ms, default 20,000); 0 turns it off. */
   heartbeatIntervalMs?: number;
   /** Without a heartbeat reply for this long (ms), the connection is dropped and made again. */
   heartbeatTimeoutMs?: number;
@@ -608,7 +608,7 @@ class ClientCore {
   private startHeartbeat(socket: WebSocketLike): void {
     const method = this.protocol.roles.heartbeat;
     const info = method ? this.protocol.requests[method] : undefined;
-    const interval = this.options.heartbeatIntervalMs ?? 15_000;
+    const interval = this.options.heartbeatIntervalMs ?? 20_000;
     const timeout = this.options.heartbeatTimeoutMs ?? 10_000;
     if (!info || interval <= 0) return;
     this.heartbeat = setInterval(() => {
