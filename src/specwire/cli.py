@@ -1,4 +1,4 @@
-"""The ``specwire`` command: ``generate``, ``check`` and ``serve``."""
+"""The ``specwire`` command: ``generate``, ``check``, ``serve`` and ``diff``."""
 
 from __future__ import annotations
 
@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", choices=["debug", "info", "warning", "error"], help="default info"
     )
     serve.set_defaults(func=_serve)
+
+    from specwire.contract.diff import add_parser as add_diff  # noqa: PLC0415
+
+    add_diff(commands)
     return parser
 
 
