@@ -1,4 +1,4 @@
-"""The ``specwire`` command: ``generate``, ``check``, ``serve`` and ``diff``."""
+"""The ``specwire`` command: ``generate``, ``check``, ``serve``, ``diff`` and ``contract``."""
 
 from __future__ import annotations
 
@@ -197,8 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     from specwire.contract.diff import add_parser as add_diff  # noqa: PLC0415
+    from specwire.contract.runner import add_parser as add_contract  # noqa: PLC0415
 
     add_diff(commands)
+    add_contract(commands)
     return parser
 
 
