@@ -604,9 +604,20 @@ async def check_streams(session: Session, options: Options) -> CheckResult:
         )
         evidence.note(f"pushed after subscribing: {seen}")
         measured = 0
+        watched_until = min(time.monotonic(), watch_until)
         for message_id, interval in cadence.items():
             label = contract.messages[message_id].label
-            gaps = _live_intervals(arrivals.get(message_id, []), reply.mono, interval)
+            times = arrivals.get(message_id, [])
+            # A stream that stops (or never starts after the replay) shows as silence, not
+            # as intervals: longer than the declared interval allows, it fails.
+            silence = watched_until - (times[-1] if times else reply.mono)
+            if silence > interval * (1 + options.tolerance):
+                evidence.fail(
+                    f"{label}: none for the last {_ms(silence)}, declared every "
+                    f"{_ms(interval)} ±{options.tolerance:.0%}"
+                )
+                continue
+            gaps = _live_intervals(times, reply.mono, interval)
             if not gaps:
                 evidence.note(
                     f"{label}: declared every {_ms(interval)}; too few messages to measure "
