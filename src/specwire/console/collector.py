@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import get_args
 
 from console_live_updates import (
     ChangeSource,
@@ -305,33 +306,10 @@ class Collector:
                 self._topic_updated(current[name], changes, at)
 
     def _topic_created(self, info: TopicInfo, at: int, source: ChangeSource) -> None:
-        def build(p: Position) -> BaseModel:
-            return TopicCreated(
-                type="topic.created",
-                channel="topics",
-                epoch=p.epoch,
-                seq=p.seq,
-                timestamp_ms=at,
-                topic=info,
-                source=source,
-            )
-
-        self._publish("topics", build, source)
+        self._event(TopicCreated, at, source, topic=info, source=source)
 
     def _topic_updated(self, info: TopicInfo, changes: list[str], at: int) -> None:
-        def build(p: Position) -> BaseModel:
-            return TopicUpdated(
-                type="topic.updated",
-                channel="topics",
-                epoch=p.epoch,
-                seq=p.seq,
-                timestamp_ms=at,
-                topic=info,
-                changes=changes,
-                source="detected",
-            )
-
-        self._publish("topics", build, "detected")
+        self._event(TopicUpdated, at, "detected", topic=info, changes=changes, source="detected")
 
     def _topic_infos(self, state: ClusterState) -> dict[str, TopicInfo]:
         """Each topic's definition; a model is built only for a topic new or changed."""
@@ -349,19 +327,7 @@ class Collector:
         return current
 
     def _topic_deleted(self, name: str, at: int, source: ChangeSource) -> None:
-        self._publish(
-            "topics",
-            lambda p: TopicDeleted(
-                type="topic.deleted",
-                channel="topics",
-                epoch=p.epoch,
-                seq=p.seq,
-                timestamp_ms=at,
-                name=name,
-                source=source,
-            ),
-            source,
-        )
+        self._event(TopicDeleted, at, source, name=name, source=source)
 
     def _detect_groups(self, state: ClusterState) -> None:
         current = {g.group_id: _group_view(g) for g in state.groups}
@@ -398,23 +364,17 @@ class Collector:
         member: str | None = None,
         previous: GroupStateName | None = None,
     ) -> None:
-        def build(p: Position) -> BaseModel:
-            message = GroupUpdated(
-                type="group.updated",
-                channel="groups",
-                epoch=p.epoch,
-                seq=p.seq,
-                timestamp_ms=at,
-                group_id=group_id,
-                change=change,
-                state=view.state,
-                members=len(view.members),
-            )
-            optional = {"member_id": member, "previous_state": previous}
-            extra = {key: value for key, value in optional.items() if value is not None}
-            return message.model_copy(update=extra) if extra else message
-
-        self._publish("groups", build, "detected")
+        self._event(
+            GroupUpdated,
+            at,
+            "detected",
+            group_id=group_id,
+            change=change,
+            state=view.state,
+            members=len(view.members),
+            member_id=member,
+            previous_state=previous,
+        )
 
     # -- collector events ----------------------------------------------------------------
 
@@ -423,21 +383,16 @@ class Collector:
             self._status_changed(change, state.taken_at_ms)
 
     def _status_changed(self, change: StatusChange, at: int) -> None:
-        def build(p: Position) -> BaseModel:
-            return GroupStatusChanged(
-                type="group.status_changed",
-                channel="groups",
-                epoch=p.epoch,
-                seq=p.seq,
-                timestamp_ms=at,
-                group_id=change.group_id,
-                status=change.status,
-                previous_status=change.previous,
-                total_lag=change.total_lag,
-                reason=change.reason,
-            )
-
-        self._publish("groups", build, "collector")
+        self._event(
+            GroupStatusChanged,
+            at,
+            "collector",
+            group_id=change.group_id,
+            status=change.status,
+            previous_status=change.previous,
+            total_lag=change.total_lag,
+            reason=change.reason,
+        )
 
     def _health_event(self, state: ClusterState) -> None:
         health = self.builder.health
@@ -446,35 +401,45 @@ class Collector:
         previous, self.health = self.health, health.status
         if previous is None or previous == health.status:
             return
-        was: HealthStatus = previous
-
-        self._publish(
-            "cluster",
-            lambda p: ClusterHealthChanged(
-                type="cluster.health_changed",
-                channel="cluster",
-                epoch=p.epoch,
-                seq=p.seq,
-                timestamp_ms=state.taken_at_ms,
-                status=health.status,
-                previous_status=was,
-                reasons=list(health.reasons),
-                brokers_online=health.brokers_online,
-                brokers_expected=health.brokers_expected,
-            ),
+        self._event(
+            ClusterHealthChanged,
+            state.taken_at_ms,
             "collector",
+            status=health.status,
+            previous_status=previous,
+            reasons=list(health.reasons),
+            brokers_online=health.brokers_online,
+            brokers_expected=health.brokers_expected,
         )
 
-    def _publish(self, channel: str, build: Callable[[Position], BaseModel], source: str) -> None:
-        built: list[BaseModel] = []
+    def _event(self, model: type[BaseModel], at: int, origin: str, **fields: object) -> None:
+        """Publish one event of type ``model`` on its channel, numbered as it is published.
 
-        def message(position: Position) -> BaseModel:
-            built.append(build(position))
-            return built[-1]
+        ``origin`` labels the events metric (api, detected, collector). ``fields`` are
+        the event's own; one given as ``None`` is left out (no event field is
+        nullable; optional ones are absent).
+        """
+        tag = get_args(model.model_fields["type"].annotation)[0]
+        channel = get_args(model.model_fields["channel"].annotation)[0]
+        given = {name: value for name, value in fields.items() if value is not None}
 
-        self.hub.publish(channel, message)
-        if built:
-            self._events.labels(self.hub.binding.tag_of(built[-1]), source).inc()
+        def build(p: Position) -> BaseModel:
+            return model.model_validate(
+                {
+                    "type": tag,
+                    "channel": channel,
+                    "epoch": p.epoch,
+                    "seq": p.seq,
+                    "timestamp_ms": at,
+                    **given,
+                }
+            )
+
+        history = self.hub.events[channel]
+        numbered = history.last_seq
+        self.hub.publish(channel, build)
+        if history.last_seq > numbered:  # published (an invalid event is logged, not sent)
+            self._events.labels(tag, origin).inc()
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)

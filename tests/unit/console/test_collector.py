@@ -125,6 +125,13 @@ async def test_api_changes_are_announced_once(
         ("topic.created", "elsewhere", "detected"),
     ]
 
+    def counted(tag: str, source: str) -> float | None:
+        labels = {"type": tag, "source": source}
+        return hub.metrics.registry.get_sample_value("specwire_collector_events_total", labels)
+
+    assert counted("topic.created", "api") == counted("topic.deleted", "api") == 1
+    assert counted("topic.created", "detected") == 1
+
 
 async def test_api_changes_before_the_first_tick_are_announced(
     collector: Collector, hub: Hub, clock: Clock
