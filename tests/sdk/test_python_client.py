@@ -429,3 +429,20 @@ async def sdk_topics(client: Client, count: int, seen: list[Any]) -> list[str]:
                 if len(names) == count:
                     return names
     raise AssertionError("the client stopped")
+
+
+async def test_a_client_that_falls_behind_buffers_a_bounded_backlog(setup: Setup) -> None:
+    # The application stops taking messages: the client stops reading at max_buffered,
+    # and once the application catches up every event still arrives once, in order.
+    hub, server = await setup.server()
+    client = await setup.client(server.url, max_buffered=10)
+    await client.subscribe(channels=[ChannelSubscription(name="topics")])
+    publish(hub, [f"b{n}" for n in range(200)])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while client._room.is_set():  # until the reader holds back (an event, polled)
+        assert loop.time() < deadline, "the backlog was never full"
+        await asyncio.sleep(0.01)
+    assert client._backlog() <= 11
+    seen: list[Any] = []
+    assert await topics(client, 200, seen) == [f"b{n}" for n in range(200)]

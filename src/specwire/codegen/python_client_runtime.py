@@ -288,10 +288,13 @@ class BaseClient(Generic[M]):
         request_timeout: float = 10.0,
         open_timeout: float = 10.0,
         on_invalid: Callable[[bytes | str, ValidationError], None] | None = None,
+        max_buffered: int = 1000,
         **websocket_options: Any,
     ) -> None:
         if heartbeat_interval <= 0 or heartbeat_timeout <= 0 or request_timeout <= 0:
             raise ValueError("intervals and timeouts must be positive")
+        if max_buffered < 1:
+            raise ValueError("max_buffered must be at least 1")
         self.url = url
         self.token = token
         self.headers = dict(headers or {})
@@ -301,6 +304,9 @@ class BaseClient(Generic[M]):
         self.request_timeout = request_timeout
         self.open_timeout = open_timeout
         self.on_invalid = on_invalid
+        self.max_buffered = max_buffered
+        """Messages delivered but not yet taken by the application (iteration and handlers)
+        at which the client stops reading the connection until half of them are taken."""
         self.websocket_options = websocket_options
         self.invalid_frames = 0
         """Frames that failed validation (each one is logged and never delivered)."""
@@ -313,6 +319,9 @@ class BaseClient(Generic[M]):
         self._uncorrelated: list[_Pending] = []
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._dispatch: asyncio.Queue[tuple[list[Handler], Any]] = asyncio.Queue()
+        self._room = asyncio.Event()
+        """Set while the backlog is below ``max_buffered``: the reader waits on it."""
+        self._room.set()
         self._handlers: dict[type[Any], list[Handler]] = {}
         self._state = _State()
         self._closed = False
@@ -335,6 +344,7 @@ class BaseClient(Generic[M]):
         request_timeout: float = 10.0,
         open_timeout: float = 10.0,
         on_invalid: Callable[[bytes | str, ValidationError], None] | None = None,
+        max_buffered: int = 1000,
         **websocket_options: Any,
     ) -> Connecting[C]:
         """Connect to ``url``; use as ``async with Client.connect(url) as client`` or await it.
@@ -346,7 +356,10 @@ class BaseClient(Generic[M]):
         ``heartbeat_timeout`` (seconds) drive the document's heartbeat request if it
         has one, otherwise WebSocket pings. ``request_timeout`` bounds each request,
         including a wait for the connection to come back. ``on_invalid`` is called with
-        every frame that fails validation. Other keyword arguments go to
+        every frame that fails validation. ``max_buffered`` bounds what is delivered but
+        not yet taken by the application: at that many, the client stops reading (the
+        server then holds or coalesces, or closes a slow consumer, and the client
+        resumes). Other keyword arguments go to
         ``websockets.asyncio.client.connect`` (``ssl``, ``max_size``, ...).
         """
         client = cls(
@@ -359,6 +372,7 @@ class BaseClient(Generic[M]):
             request_timeout=request_timeout,
             open_timeout=open_timeout,
             on_invalid=on_invalid,
+            max_buffered=max_buffered,
             **websocket_options,
         )
         return Connecting(client)
@@ -429,6 +443,7 @@ class BaseClient(Generic[M]):
 
     async def __anext__(self) -> M | ClientEvent:
         item = await self._inbox.get()
+        self._taken()
         if isinstance(item, _Ended):
             self._inbox.put_nowait(item)  # every later iteration ends too
             if item.error is not None:
@@ -442,10 +457,20 @@ class BaseClient(Generic[M]):
             self._dispatch.put_nowait((handlers, item))
         else:
             self._inbox.put_nowait(item)
+        if self._backlog() >= self.max_buffered:
+            self._room.clear()  # the reader stops until the application catches up
+
+    def _backlog(self) -> int:
+        return self._inbox.qsize() + self._dispatch.qsize()
+
+    def _taken(self) -> None:
+        if not self._room.is_set() and self._backlog() <= self.max_buffered // 2:
+            self._room.set()
 
     async def _dispatch_loop(self) -> None:
         while not self._closed:
             handlers, item = await self._dispatch.get()
+            self._taken()
             try:
                 for handler in handlers:
                     try:
@@ -636,6 +661,8 @@ class BaseClient(Generic[M]):
             return
         while True:
             await asyncio.sleep(self.heartbeat_interval)
+            if not self._room.is_set():
+                continue  # not reading on purpose: a missing reply would prove nothing
             try:
                 async with asyncio.timeout(self.heartbeat_timeout):
                     await self._exchange(connection, method, self._heartbeat_message())
@@ -720,6 +747,7 @@ class BaseClient(Generic[M]):
     async def _read(self, connection: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosed):
             async for frame in connection:
+                await self._room.wait()  # bounded: no more than the application takes
                 try:
                     self._on_frame(frame)
                 except Exception:
