@@ -35,6 +35,7 @@ from specwire.codegen.build import build_spec
 from specwire.codegen.lint import lint
 from specwire.codegen.loader import Workspace
 from specwire.codegen.schemas import bundle_schemas
+from specwire.protocol.plain import plain_validator
 
 if TYPE_CHECKING:
     from conftest import GeneratedCases, GeneratedPackage
@@ -544,3 +545,31 @@ def test_hand_written_frame(judge: Judge, frame: Frame, valid: bool) -> None:
     expected = "accepts" if valid else "rejects"
     if by_schema != expected:
         pytest.fail(f"both validators {by_schema} this frame; the case expects {expected}")
+
+
+def test_plain_checks_give_the_models_verdicts(judge: Judge) -> None:
+    """The hub checks large encoded messages without models (specwire.protocol.plain)."""
+    frames = judge.example_frames()
+    frames += [mutated for frame in frames for mutated, _ in judge.mutations(frame)]
+    wrong = []
+    for frame in frames:
+        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
+            judge.model(frame.message, frame.part)
+        )
+        plain = plain_validator(adapter.core_schema)  # generated code has no validation code
+        data = json.dumps(frame.value)
+        verdicts = [
+            _verdict(validate, data) for validate in (adapter.validate_json, plain.validate_json)
+        ]
+        if verdicts[0] != verdicts[1]:
+            wrong.append(f"{frame.label}: model {verdicts[0]}, plain {verdicts[1]}")
+    assert wrong == [], "\n".join(wrong)
+
+
+def _verdict(validate: Callable[[str], Any], data: str) -> list[tuple[Any, ...]] | None:
+    try:
+        validate(data)
+    except pydantic.ValidationError as exc:
+        kinds = {"model_type": "dict_type"}  # "not an object", named after what is built
+        return sorted((tuple(e["loc"]), kinds.get(e["type"], e["type"])) for e in exc.errors())
+    return None

@@ -329,6 +329,45 @@ async def test_a_message_published_already_encoded_is_validated_and_sent_as_is(
     assert (await peer.recv_type("topic.created"))["topic"]["name"] == "after"
 
 
+async def test_a_snapshot_published_encoded_is_checked_then_narrowed_for_filters(
+    hub: Hub, serve: Any, peers: Connect
+) -> None:
+    url = (await serve(hub)).url
+    everything, narrowed = await peers(url), await peers(url)
+    await everything.request(
+        {"type": "subscribe", "id": "a", "channels": [{"name": "metrics", "history": 0}]}
+    )
+    await narrowed.request(
+        {
+            "type": "subscribe",
+            "id": "n",
+            "channels": [{"name": "metrics", "history": 0, "filter": {"topics": ["payments.*"]}}],
+        }
+    )
+
+    def encoded(position: Position) -> bytes:
+        return hub.binding.encode(snapshot_factory()(position))
+
+    published: list[bytes] = []
+    assert hub.publish("metrics", lambda p: published.append(encoded(p)) or published[-1]) == 2
+    assert (
+        await asyncio.wait_for(everything.connection.recv(decode=False), DEADLINE) == published[0]
+    )
+    snapshot = await narrowed.recv_type("metrics.snapshot")
+    assert [t["name"] for t in snapshot["topics"]] == ["payments.settled"]
+    # Checked without a model, refused alike: nobody gets it, the next one goes out.
+    invalid = published[0].replace(b'"seq":1,', b'"seq":-1,')
+    assert invalid != published[0]
+    with pytest.raises(OutboundInvalid) as raised:  # debug mode raises
+        hub.publish("metrics", invalid)
+    assert raised.value.message_type == "metrics.snapshot"
+    hub.config = HubConfig(debug=False)  # production: logged and counted
+    assert hub.publish("metrics", invalid) == 0
+    assert hub.publish("metrics", encoded) == 2
+    assert (await everything.recv_type("metrics.snapshot"))["seq"] == 2
+    assert (await narrowed.recv_type("metrics.snapshot"))["seq"] == 2
+
+
 async def last_seq_before_close(peer: Peer, wanted: str) -> int:
     seq = 0
     try:

@@ -11,6 +11,7 @@ from specwire.protocol.session import (
     MessageReceived,
     Rejected,
     Session,
+    check_outbound,
     decode_outbound,
     encode_outbound,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Session",
     "State",
     "binding_for",
+    "check_outbound",
     "decode_outbound",
     "encode_outbound",
 ]

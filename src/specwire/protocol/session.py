@@ -26,6 +26,7 @@ __all__ = [
     "MessageReceived",
     "Rejected",
     "Session",
+    "check_outbound",
     "decode_outbound",
     "encode_outbound",
 ]
@@ -109,6 +110,27 @@ def decode_outbound(binding: ProtocolBinding, data: bytes) -> BaseModel:
             dict(e) for e in exc.errors(include_url=False, include_input=False)
         ]
         raise OutboundInvalid(_tag_in(data, binding.tag), errors) from None
+
+
+def check_outbound(binding: ProtocolBinding, data: bytes) -> str:
+    """Check already encoded server bytes against the spec; the tag they carry.
+
+    :func:`decode_outbound`'s verdict at about half its cost for a large message: the
+    same rules build plain data instead of models (``binding.check_outbound``).
+    Raises :class:`OutboundInvalid`.
+    """
+    check = binding.check_outbound
+    if check is None:
+        return binding.tag_of(decode_outbound(binding, data))
+    try:
+        value = check(data)
+    except ValidationError as exc:
+        errors: list[dict[str, Any]] = [
+            dict(e) for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise OutboundInvalid(_tag_in(data, binding.tag), errors) from None
+    tag = value.get(binding.tag) if isinstance(value, dict) else None
+    return tag if isinstance(tag, str) else "?"
 
 
 def _tag_in(data: bytes, tag: str) -> str:

@@ -39,6 +39,7 @@ from specwire.protocol import (
     ProtocolBinding,
     Rejected,
     Session,
+    check_outbound,
     decode_outbound,
     encode_outbound,
 )
@@ -306,24 +307,28 @@ class Hub:
         )
         if callable(message) and not isinstance(message, BaseModel):
             message = message(Position(self.epoch, history.next_seq()))
+        events = spec.kind is ChannelKind.EVENTS
+        model: BaseModel | None
         try:
-            published_encoded = isinstance(message, bytes)
-            if isinstance(message, bytes):
-                data, message = message, decode_outbound(self.binding, message)
+            if not isinstance(message, bytes):
+                data, model = encode_outbound(self.binding, message), message
+                tag = self.binding.tag_of(message)
+            elif events:
+                data, model = message, decode_outbound(self.binding, message)
+                tag = self.binding.tag_of(model)
             else:
-                data = encode_outbound(self.binding, message)
+                # A snapshot that comes encoded is checked without building its models
+                # (half the cost of decoding it); its history keeps the frame only, and
+                # a model is made below only if a subscription's filter needs one.
+                data, model = message, None
+                tag = check_outbound(self.binding, message)
         except OutboundInvalid as exc:
             self.metrics.validation_failed("out", "outbound_invalid")
             if self.config.debug:
                 raise
             log.error("dropped an invalid %s on channel %s: %s", exc.message_type, channel, exc)
             return 0
-        tag = self.binding.tag_of(message)
-        events = spec.kind is ChannelKind.EVENTS
-        # Snapshot history holds frames only (decoded again for a filtered history): a
-        # snapshot published as bytes is then freed as soon as this publish is done.
-        kept = message if events or not published_encoded else None
-        entry = history.append(data, kept, self.now_ms(), tag)
+        entry = history.append(data, model, self.now_ms(), tag)
         frame = PreparedFrame(data, unmasked_text_frame(data))
         refined: dict[Any, PreparedFrame | None] = {}
         delivered = 0
@@ -339,7 +344,9 @@ class Hub:
             if refine is not None and subscription.filter is not None:
                 key = _filter_key(subscription.filter)
                 if key not in refined:
-                    refined[key] = self._refine(refine, message, subscription.filter)
+                    if model is None:
+                        model = self.binding.validate_outbound(data)
+                    refined[key] = self._refine(refine, model, subscription.filter)
                 narrowed = refined[key]
                 if narrowed is None:
                     continue
