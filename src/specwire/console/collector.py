@@ -301,9 +301,12 @@ class Collector:
         for name in sorted(current.keys() - known.keys()):
             self._topic_created(current[name], at, "detected")
         for name in sorted(current.keys() & known.keys()):
-            changes = _topic_changes(known[name], current[name])
+            before, after = known[name], current[name]
+            if before is after:
+                continue  # the cached definition: nothing changed
+            changes = _topic_changes(before, after)
             if changes:
-                self._topic_updated(current[name], changes, at)
+                self._topic_updated(after, changes, at)
 
     def _topic_created(self, info: TopicInfo, at: int, source: ChangeSource) -> None:
         self._event(TopicCreated, at, source, topic=info, source=source)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = [
     "BrokerNotFound",
@@ -70,8 +70,14 @@ class BrokerState:
     rack: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionState:
+class PartitionState(NamedTuple):
+    """One partition at one instant.
+
+    A named tuple rather than a frozen dataclass, as :class:`CommittedOffset`:
+    thousands are made for every state taken, and a frozen dataclass costs three
+    times as much to create (it sets each field through ``object.__setattr__``).
+    """
+
     partition: int
     leader: int | None
     """Broker id of the leader; ``None`` when the partition is offline."""
@@ -104,8 +110,9 @@ class MemberState:
     """(topic, partition) pairs assigned to this member."""
 
 
-@dataclass(frozen=True, slots=True)
-class CommittedOffset:
+class CommittedOffset(NamedTuple):
+    """A group's commit on one partition (a named tuple: one is made for every commit)."""
+
     offset: int
     """The next offset the group will read."""
     committed_at_ms: int
