@@ -84,6 +84,12 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Checks every inbound message (for instance `createValidator()` from `./validate`); throws to reject it. */
   validate?: (frame: unknown) => T.ServerMessage;
+  /**
+   * Messages a `stream()` holds for its loop (default 1,000). A browser cannot stop reading a
+   * WebSocket, so a loop that falls this far behind ends its stream with a `StreamOverflowError`,
+   * after the messages it holds: never a silent drop, never unbounded memory.
+   */
+  maxBuffered?: number;
 }
 
 /** The server answered a request with an error message. */
@@ -109,6 +115,15 @@ export class RequestTimeoutError extends Error {
 
   constructor(readonly request: T.ClientMessage, readonly timeoutMs: number) {
     super(`no reply within ${timeoutMs} ms`);
+  }
+}
+
+/** A `stream()` whose loop fell `limit` messages behind; it ends after the messages it held. */
+export class StreamOverflowError extends Error {
+  override readonly name = "StreamOverflowError";
+
+  constructor(readonly limit: number) {
+    super(`the stream's loop fell ${limit} messages behind (maxBuffered); open a new stream`);
   }
 }
 
@@ -174,14 +189,22 @@ class MessageStream<M> implements AsyncIterableIterator<M> {
   private readonly buffer: M[] = [];
   private readonly waiting: ((result: IteratorResult<M>) => void)[] = [];
   private done = false;
+  private overflow: StreamOverflowError | null = null;
 
-  constructor(private readonly detach: () => void) {}
+  constructor(
+    private readonly detach: () => void,
+    private readonly limit: number,
+  ) {}
 
   push(message: M): void {
     if (this.done) return;
     const next = this.waiting.shift();
     if (next) next({ value: message, done: false });
-    else this.buffer.push(message);
+    else if (this.buffer.length < this.limit) this.buffer.push(message);
+    else {
+      this.overflow = new StreamOverflowError(this.limit);
+      this.end();
+    }
   }
 
   end(): void {
@@ -194,12 +217,18 @@ class MessageStream<M> implements AsyncIterableIterator<M> {
   next(): Promise<IteratorResult<M>> {
     const message = this.buffer.shift();
     if (message !== undefined) return Promise.resolve({ value: message, done: false });
+    if (this.overflow) {
+      const overflow = this.overflow;
+      this.overflow = null;
+      return Promise.reject(overflow);
+    }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   return(): Promise<IteratorResult<M>> {
     this.buffer.length = 0;
+    this.overflow = null;
     this.end();
     return Promise.resolve({ value: undefined, done: true });
   }
@@ -242,6 +271,10 @@ class ClientCore {
       throw new TypeError("no global WebSocket: pass one, e.g. { WebSocket } from the 'ws' package");
     }
     this.WebSocketImpl = impl;
+    const limit = options.maxBuffered;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
+      throw new RangeError("maxBuffered must be a whole number of at least 1");
+    }
   }
 
   /** `connecting`, `open`, `reconnecting` or `closed`. */
@@ -261,12 +294,15 @@ class ClientCore {
     };
   }
 
-  /** The messages whose tag is `type` (`"*"`: every message) from now on, until `close()` or `break`. */
+  /**
+   * The messages whose tag is `type` (`"*"`: every message) from now on, until `close()` or `break`.
+   * A loop that falls `maxBuffered` messages behind gets them, then a `StreamOverflowError`.
+   */
   stream<K extends MessageKey>(type: K): AsyncIterableIterator<MessageOf<K>> {
     const stream: MessageStream<MessageOf<K>> = new MessageStream(() => {
       off();
       this.streams.delete(stream as MessageStream<unknown>);
-    });
+    }, this.options.maxBuffered ?? 1000);
     const off = this.on(type, (message) => stream.push(message));
     this.streams.add(stream as MessageStream<unknown>);
     return stream;

@@ -7,6 +7,7 @@ import {
   Client,
   RequestTimeoutError,
   ServerError,
+  StreamOverflowError,
   isTopicCreated,
   type ClientStatus,
   type MessageKey,
@@ -122,6 +123,34 @@ test("request and reply, typed error, async iteration", async () => {
   await control("/topics/ts-iter");
   for await (const message of stream) {
     if (message.topic.name === "ts-iter") break;
+  }
+});
+
+test("a stream whose loop falls behind gets what it held, then StreamOverflowError", async () => {
+  assert.throws(() => Client.create(WS_URL, { WebSocket, maxBuffered: 0 }), RangeError);
+  const small = Client.create(WS_URL, { WebSocket, reconnect: false, maxBuffered: 2, validate: createValidator() });
+  try {
+    await small.start();
+    await small.subscribe({ channels: [{ name: "topics" }] });
+    const stream = small.stream("topic.created");
+    const third = waitFor<MessageOf<"topic.created">>(
+      "ts-over-3",
+      (push) => small.on("topic.created", push),
+      (m) => m.topic.name === "ts-over-3",
+    );
+    for (const name of ["ts-over-1", "ts-over-2", "ts-over-3"]) await control(`/topics/${name}`);
+    await third;
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const message of stream) seen.push(message.topic.name);
+      })(),
+      (error) => error instanceof StreamOverflowError && error.limit === 2,
+    );
+    assert.deepEqual(seen, ["ts-over-1", "ts-over-2"]);
+    assert.deepEqual(await stream.next(), { value: undefined, done: true }, "then it stays ended");
+  } finally {
+    small.close();
   }
 });
 
