@@ -18,7 +18,9 @@ passes (or is skipped, with its reason).
   instead of rejecting the frame (1007). The server keeps accepting new connections,
   so ``negative-inputs`` fails on the close code, not on a dead server.
 - ``no-auth``: every handshake opens, with or without the token the document's
-  security schemes ask for (the runner is given ``--token``).
+  security schemes ask for (the runner is given ``--token``), and every subscribe
+  gets the same error either way: nothing shows the in-band authentication the
+  document declares.
 - wrong cadence: the hub publishes ``metrics.snapshot`` every 0.5 s where the document
   declares ``x-specwire-interval-ms: 2000``.
 - stalled stream: the hub holds one snapshot (replayed on subscribe) and never publishes
@@ -198,7 +200,7 @@ async def mutant_server(spec_path: Path) -> AsyncIterator[MutantServer]:
         ("undeclared-type", "frames-classified", '"type": "debug"'),
         ("no-pong", "heartbeat", "no pong to a WebSocket ping within 2 s"),
         ("crash-on-invalid-utf8", "negative-inputs", "invalid UTF-8: closed with 1011"),
-        ("no-auth", "handshake", "without credentials: opened and stayed open"),
+        ("no-auth", "handshake", "with credentials it gets an error too: no sign of in-band"),
     ],
 )
 async def test_a_mutant_fails_the_right_check_only(

@@ -17,7 +17,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from specwire.console.server import ConsoleServer
+from specwire.console.server import ConsoleServer, start_console
+from specwire.console.settings import ServeSettings
 from specwire.contract.checks import CHECKS
 from specwire.contract.report import ContractReport, Verdict
 from specwire.contract.runner import add_parser, run, run_contract, select_checks
@@ -87,6 +88,24 @@ async def test_console_server_streams_at_its_declared_cadence(
         "metrics.snapshot: intervals" in line and "within 2000 ms" in line for line in streams
     )
     assert any("after unsubscribing, no metrics.snapshot within 4 s" in line for line in streams)
+
+
+async def test_console_server_with_tokens_authenticates_in_band(
+    spec_path: Path, token: str
+) -> None:
+    """`specwire serve --token`: an anonymous connection opens, as its document allows,
+    and is refused what it asks until it authenticates."""
+    server = await start_console(ServeSettings(port=0, interval=2.0, seed=1, tokens=[token]))
+    try:
+        report = await run_contract(
+            server.ws_url, spec_path, token=token, duration=2.0, seed=3, only=["handshake"]
+        )
+    finally:
+        await server.shutdown(timeout=5.0)
+    assert verdicts(report) == {"handshake": "pass"}, report.summary()
+    shown = "\n".join(report.check("handshake").evidence)
+    assert "opened (the document declares in-band auth)" in shown
+    assert "got a declared error" in shown and "is served with them" in shown
 
 
 @pytest.mark.parametrize(

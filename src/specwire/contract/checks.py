@@ -3,9 +3,12 @@
 =====================  ===============================================================
 ``handshake``          With security schemes declared and credentials given: a
                        handshake without them is refused (HTTP 401/403, or the
-                       connection is closed at once) and one with them opens. Without
-                       schemes: a plain handshake opens. Schemes but no credentials
-                       given: skipped (what an anonymous handshake got is noted).
+                       connection is closed at once; when the document declares
+                       in-band authentication, ``x-specwire-role: auth``, it may open
+                       if its ``subscribe`` example then gets a declared error) and
+                       one with them opens. Without schemes: a plain handshake opens.
+                       Schemes but no credentials given: skipped (what an anonymous
+                       handshake got is noted).
 ``frames-classified``  Every frame the server sent during the run is a JSON text frame
                        that matches exactly one message the server may send.
 ``request-reply``      For each ``receive`` operation with a reply: each example of its
@@ -277,7 +280,10 @@ async def check_handshake(session: Session, options: Options) -> CheckResult:
     if refused:
         evidence.note(f"without credentials: {what}")
     else:
-        evidence.fail(f"without credentials: {what} (expected HTTP 401/403 or a close at once)")
+        expected = "HTTP 401/403 or a close at once"
+        if session.contract.role("auth") is not None:
+            expected += ", or a subscribe refused without credentials only"
+        evidence.fail(f"without credentials: {what} (expected {expected})")
     link = await _open(session, evidence, "with credentials")
     if link is not None:
         first = await _settle(session, link, options)
@@ -293,17 +299,72 @@ async def check_handshake(session: Session, options: Options) -> CheckResult:
 
 
 async def _anonymous_attempt(session: Session, options: Options) -> tuple[bool, str, bool]:
-    """Whether a handshake without credentials was refused, how, and if the server answered."""
+    """Whether a connection without credentials was refused, how, and if the server answered.
+
+    Refused means: at the handshake (HTTP 401/403), closed at once, or, when the
+    document declares in-band authentication (an operation marked
+    ``x-specwire-role: auth``), opened but its ``subscribe`` example answered with a
+    declared error (or a close): such a document lets a client connect first and
+    authenticate after.
+    """
     try:
         link = await session.open(credentials=Credentials())
     except Refused as exc:
         if exc.status in (401, 403):
             return True, f"was refused: {exc.detail}", True
         return False, f"failed: {exc.detail}", exc.status is not None
-    if await link.wait_closed(options.first_frame):
-        closed = f"opened, then was closed at once with {link.close_code} {link.close_reason!r}"
-        return True, closed, True
-    return False, "opened and stayed open", True
+    try:
+        if await link.wait_closed(options.first_frame):
+            closed = f"opened, then was closed at once with {link.close_code} {link.close_reason!r}"
+            return True, closed, True
+        contract = session.contract
+        auth, subscribe = contract.role("auth"), contract.role("subscribe")
+        if auth is None or subscribe is None:
+            return False, "opened and stayed open", True
+        examples = contract.messages[subscribe.message].examples
+        if not examples:
+            return False, f"opened and stayed open (no {subscribe.operation} example)", True
+        await _settle(session, link, options)
+        name, payload = examples[0]
+        ex = await exchange(session, link, subscribe, payload)
+        head = (
+            f"opened (the document declares in-band {auth.operation}), "
+            f"and {subscribe.operation} [example {name}]"
+        )
+        if ex.outcome == "error" and ex.frame is not None:
+            refusal = f"got a declared error: {excerpt(ex.frame.data, 160)}"
+        elif ex.outcome == "closed" or link.closed:
+            refusal = f"closed the connection with {link.close_code}"
+        else:
+            what = "was served" if ex.outcome == "reply" else f"got no answer ({ex.outcome})"
+            return False, f"{head} {what} without credentials", True
+        # Refused for want of credentials only if the same request is served with them.
+        if session.credentials.empty:
+            return True, f"{head} {refusal}", True
+        served = await _served_with_credentials(session, options, subscribe, payload)
+        if served is None:
+            return True, f"{head} {refusal}, and is served with them", True
+        return False, f"{head} {refusal}, but {served}: no sign of in-band authentication", True
+    finally:
+        await link.close()
+
+
+async def _served_with_credentials(
+    session: Session, options: Options, request: Request, payload: Any
+) -> str | None:
+    """``None`` if ``request`` gets a declared reply on a connection with credentials."""
+    try:
+        link = await session.open()
+    except Refused as exc:
+        return f"a connection with credentials was refused: {exc.detail}"
+    try:
+        await _settle(session, link, options)
+        ex = await exchange(session, link, request, payload)
+        if ex.outcome == "reply":
+            return None
+        return f"with credentials it {'gets an error too' if ex.outcome == 'error' else ex.outcome}"
+    finally:
+        await link.close()
 
 
 # -- request-reply --------------------------------------------------------------------
