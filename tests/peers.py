@@ -65,7 +65,8 @@ async def peers() -> AsyncIterator[Connect]:
     opened: list[ClientConnection] = []
 
     async def open_peer(url: str, *, welcome: bool = True, **options: Any) -> Peer:
-        connection = await connect(url, open_timeout=DEADLINE, compression=None, **options)
+        options = {"open_timeout": DEADLINE, "compression": None, **options}
+        connection = await connect(url, **options)
         opened.append(connection)
         peer = Peer(connection)
         if welcome:

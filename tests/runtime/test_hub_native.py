@@ -368,6 +368,32 @@ async def test_a_snapshot_published_encoded_is_checked_then_narrowed_for_filters
     assert (await narrowed.recv_type("metrics.snapshot"))["seq"] == 2
 
 
+async def test_with_compression_on_each_deflating_connection_gets_its_own_frames(
+    serve: Any, peers: Connect
+) -> None:
+    hub = create_console_hub(config=HubConfig(debug=True))
+    url = (await serve(hub, compression=True)).url
+    deflating = await peers(url, compression="deflate")
+    plain = await peers(url)  # offers no compression: it still shares the pre-built frame
+    assert [e.name for e in deflating.connection.protocol.extensions] == ["permessage-deflate"]
+    assert plain.connection.protocol.extensions == []
+    for peer in (deflating, plain):
+        await peer.request(
+            {
+                "type": "subscribe",
+                "id": "c",
+                "channels": [{"name": "topics"}, {"name": "metrics", "history": 0}],
+            }
+        )
+    for n in range(50):
+        hub.publish("topics", topic_created(f"deflate.{n}"))
+    hub.publish("metrics", snapshot_factory())
+    for peer in (deflating, plain):
+        events = [await peer.recv_type("topic.created") for _ in range(50)]
+        assert [e["topic"]["name"] for e in events] == [f"deflate.{n}" for n in range(50)]
+        assert (await peer.recv_type("metrics.snapshot"))["seq"] == 1
+
+
 async def last_seq_before_close(peer: Peer, wanted: str) -> int:
     seq = 0
     try:
