@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from specwire.protocol import OutboundInvalid
 from specwire.runtime.console import console_channels, create_console_hub
 from specwire.runtime.hub import Hub, HubConfig, Position
+from specwire.runtime.transports import native
+from specwire.runtime.transports.native import start_server
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -514,3 +517,37 @@ async def test_broadcast_to_many_clients(hub: Hub, serve: Any, peers: Connect) -
         hub.metrics.registry.get_sample_value("specwire_deliveries_total", {"channel": "metrics"})
         == 100
     )
+
+
+async def test_a_direct_write_the_socket_refuses_or_cuts_short_goes_on_in_order(
+    peers: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The native fast path writes to the socket itself; when the socket takes nothing
+    (EAGAIN) or only part of a frame, the transport takes the rest, in order."""
+    hub = create_console_hub(config=HubConfig(debug=True))
+    server = await start_server(hub, "127.0.0.1", 0)
+    try:
+        peer = await peers(server.url)
+        await peer.request({"type": "subscribe", "id": "t", "channels": [{"name": "topics"}]})
+        calls: list[str] = []
+        outcomes = itertools.cycle(("refused", "short", "full"))
+
+        def flaky_write(fd: int, data: bytes) -> int:
+            calls.append(next(outcomes))
+            if calls[-1] == "refused":
+                raise BlockingIOError(11, "Resource temporarily unavailable")
+            if calls[-1] == "short":
+                return os.write(fd, data[:7])  # header and a few bytes of the payload
+            return os.write(fd, data)
+
+        monkeypatch.setattr(native, "_os_write", flaky_write)
+        names = []
+        for n in range(9):
+            assert hub.publish("topics", topic_created(f"flaky.{n}")) == 1
+            # Once the client has the whole frame, the transport holds nothing, so the
+            # next delivery tries the socket first again.
+            names.append((await peer.recv_type("topic.created"))["topic"]["name"])
+        assert names == [f"flaky.{n}" for n in range(9)]
+        assert calls.count("refused") == calls.count("short") == calls.count("full") == 3
+    finally:
+        await server.shutdown(timeout=DEADLINE)
