@@ -59,7 +59,7 @@ class ProtocolBinding:
     check_outbound: Callable[[bytes], object] | None = None
     """The checks of ``validate_outbound`` without building models: plain data out.
 
-    About half the cost for a large message (see :mod:`specwire.protocol.plain`);
+    About two thirds of the cost for a large message (see :mod:`specwire.protocol.plain`);
     ``None`` when the models run custom validation code, and then
     ``validate_outbound`` checks.
     """

@@ -318,7 +318,7 @@ class Hub:
                 tag = self.binding.tag_of(model)
             else:
                 # A snapshot that comes encoded is checked without building its models
-                # (half the cost of decoding it); its history keeps the frame only, and
+                # (two thirds of the cost of decoding it); its history keeps the frame only, and
                 # a model is made below only if a subscription's filter needs one.
                 data, model = message, None
                 tag = check_outbound(self.binding, message)
