@@ -86,6 +86,8 @@ RULES: dict[str, str] = {
     "message-renamed": "a message keeps its tag and direction under a new id",
     "tag-changed": "the value of the property that tells messages apart changed",
     "payload-opaque": "a payload is, or is no longer, in a schema language other than JSON Schema",
+    "opaque-payload-changed": "a payload in a schema language other than JSON Schema changed; "
+    "it is not compared",
     "operation-removed": "an operation is gone",
     "operation-added": "a new operation",
     "operation-action-changed": "an operation changed from send to receive or back",
@@ -998,6 +1000,15 @@ class _Differ:
                 {"clients", "servers"},
             )
             return
+        if new_message.schema_format and _canon(old_message.payload) != _canon(new_message.payload):
+            self.add(
+                "opaque-payload-changed",
+                base + "/payload",
+                f"the {new_message.schema_format} payload schema of `{new_id}` changed; it is "
+                "not JSON Schema, so what the change breaks is not judged: review it by hand",
+                {"clients", "servers"},
+                "warning",
+            )
         parts = [("payload", self.old.bundle.payloads, self.new.bundle.payloads)]
         parts.append(("headers", self.old.bundle.headers, self.new.bundle.headers))
         for part, old_defs, new_defs in parts:

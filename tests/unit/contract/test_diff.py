@@ -220,6 +220,48 @@ def test_changed_tag_value_breaks_both(tmp_path: Path, name: str) -> None:
     assert f'type="{name}2"' in found.text
 
 
+AVRO = "application/vnd.apache.avro;version=1.9.0"
+
+
+def avro_tick(doc: Doc, price_type: str = "double") -> None:
+    """The tick's payload as an Avro record: a schema language the diff cannot read."""
+    message = doc["components"]["messages"]["tick"]
+    message["payload"] = {
+        "schemaFormat": AVRO,
+        "schema": {
+            "type": "record",
+            "name": "Tick",
+            "fields": [{"name": "price", "type": price_type}],
+        },
+    }
+    message["examples"] = []
+
+
+def test_a_payload_that_becomes_opaque_or_json_schema_breaks_both(tmp_path: Path) -> None:
+    found = only(compare(tmp_path, avro_tick), "payload-opaque")
+    assert (found.severity, found.breaks, found.location) == (
+        "breaking",
+        "both",
+        "messages/tick/payload",
+    )
+    assert f"from JSON Schema to {AVRO}" in found.text
+    opaque = base()
+    avro_tick(opaque)
+    back = only(compare(tmp_path, lambda doc: doc.update(base()), start=opaque), "payload-opaque")
+    assert f"from {AVRO} to JSON Schema" in back.text
+
+
+def test_a_change_inside_an_opaque_payload_is_a_warning_to_review(tmp_path: Path) -> None:
+    opaque = base()
+    avro_tick(opaque)
+    assert compare(tmp_path, lambda doc: None, start=opaque).findings == ()
+    report = compare(tmp_path, lambda doc: avro_tick(doc, "string"), start=opaque)
+    found = only(report, "opaque-payload-changed")
+    assert (found.severity, found.location) == ("warning", "messages/tick/payload")
+    assert "review it by hand" in found.text
+    assert report.breaking == ()
+
+
 # -- schema rules, in both directions ---------------------------------------------------------
 
 
