@@ -482,23 +482,11 @@ class LagTracker:
                 committed = offsets_get(key)
                 if committed is None or committed.offset < 0:
                     # Nothing committed: everything retained is unread.
+                    offset: int | None = None
                     lag = end - start if end > start else 0
-                    total_lag += lag
-                    if lag > max_lag:  # noqa: PLR1730 (no call: this runs once per row)
-                        max_lag = lag
-                    rows.append(
-                        {
-                            "topic": topic,
-                            "partition": number,
-                            "start_offset": start,
-                            "end_offset": end,
-                            "committed_offset": None,
-                            "lag": lag,
-                        }
-                    )
-                    continue
-                offset, committed_at_ms = committed
-                lag = end - offset if end > offset else 0
+                else:
+                    offset, committed_at_ms = committed
+                    lag = end - offset if end > offset else 0
                 total_lag += lag
                 if lag > max_lag:  # noqa: PLR1730 (no call: this runs once per row)
                     max_lag = lag
@@ -512,6 +500,8 @@ class LagTracker:
                         "lag": lag,
                     }
                 )
+                if offset is None:
+                    continue
                 produced_now = produced_get(key, 0)
 
                 # Record the observation and update the running counts.

@@ -90,10 +90,7 @@ def encode_outbound(binding: ProtocolBinding, message: BaseModel) -> bytes:
     try:
         binding.validate_outbound(data)
     except ValidationError as exc:
-        errors: list[dict[str, Any]] = [
-            dict(e) for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise OutboundInvalid(binding.tag_of(message), errors) from None
+        raise _invalid(binding.tag_of(message), exc) from None
     return data
 
 
@@ -106,10 +103,7 @@ def decode_outbound(binding: ProtocolBinding, data: bytes) -> BaseModel:
     try:
         return binding.validate_outbound(data)
     except ValidationError as exc:
-        errors: list[dict[str, Any]] = [
-            dict(e) for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise OutboundInvalid(_tag_in(data, binding.tag), errors) from None
+        raise _invalid(_tag_in(data, binding.tag), exc) from None
 
 
 def check_outbound(binding: ProtocolBinding, data: bytes) -> str:
@@ -125,12 +119,16 @@ def check_outbound(binding: ProtocolBinding, data: bytes) -> str:
     try:
         value = check(data)
     except ValidationError as exc:
-        errors: list[dict[str, Any]] = [
-            dict(e) for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise OutboundInvalid(_tag_in(data, binding.tag), errors) from None
+        raise _invalid(_tag_in(data, binding.tag), exc) from None
     tag = value.get(binding.tag) if isinstance(value, dict) else None
     return tag if isinstance(tag, str) else "?"
+
+
+def _invalid(message_type: str, exc: ValidationError) -> OutboundInvalid:
+    errors: list[dict[str, Any]] = [
+        dict(e) for e in exc.errors(include_url=False, include_input=False)
+    ]
+    return OutboundInvalid(message_type, errors)
 
 
 def _tag_in(data: bytes, tag: str) -> str:
