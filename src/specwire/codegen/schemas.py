@@ -12,6 +12,7 @@ everywhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,8 @@ class Bundle:
     """Definition -> the property its AsyncAPI ``discriminator`` names."""
     dropped_defaults: list[Location] = field(default_factory=list)
     """Where a ``default`` did not match its own schema's type and was left out."""
+    extras: dict[str, str] = field(default_factory=dict)
+    """Key -> the definition of a schema bundled on request (see :func:`bundle_schemas`)."""
 
     def document(self) -> dict[str, Any]:
         return {"$schema": DRAFT_07, "definitions": self.definitions}
@@ -137,9 +140,12 @@ def _identifier(text: str) -> str:
 
 
 class _Bundler:
-    def __init__(self, workspace: Workspace, spec: Spec) -> None:
+    def __init__(
+        self, workspace: Workspace, spec: Spec, extras: Mapping[str, tuple[Any, Location]]
+    ) -> None:
         self.ws = workspace
         self.spec = spec
+        self.extras = extras
         self.bundle = Bundle()
         self.names: dict[Location, str] = {}
         self.taken: set[str] = set()
@@ -247,12 +253,24 @@ class _Bundler:
             headers = self.headers_schema(message)
             if headers is not None:
                 self.bundle.headers[message.id] = headers
+        for key, (schema, location) in self.extras.items():
+            self.bundle.extras[key] = self._inline(schema, location, _identifier(key))
         return self.bundle
 
 
-def bundle_schemas(workspace: Workspace, spec: Spec) -> Bundle:
-    """Gather every schema of ``spec`` (read through ``workspace``) into one :class:`Bundle`."""
-    return _Bundler(workspace, spec).run()
+def bundle_schemas(
+    workspace: Workspace,
+    spec: Spec,
+    extras: Mapping[str, tuple[Any, Location]] | None = None,
+) -> Bundle:
+    """Gather every schema of ``spec`` (read through ``workspace``) into one :class:`Bundle`.
+
+    ``extras`` adds schemas that are not part of any message, such as a WebSocket
+    binding's ``query`` and ``headers``: key -> (schema as written, where it is
+    written). They are bundled after everything else, so the other definitions keep
+    their names, and ``Bundle.extras`` maps each key to its definition.
+    """
+    return _Bundler(workspace, spec, extras or {}).run()
 
 
 def object_tags(bundle: Bundle, name: str) -> dict[str, Any]:

@@ -44,6 +44,23 @@ Choices
 * Schema keywords whose effect cannot be judged (``not``, ``if``/``then``/``else``,
   ``patternProperties``, ``dependencies``...) are reported as ``warning`` too,
   never silently dropped.
+
+The handshake
+-------------
+
+Before the first frame, a client has to find the server and be let in:
+
+* Servers are compared by id: their URL (``protocol``, ``host``, ``pathname``), the
+  ``enum`` and ``default`` of their URL's variables, and their ``security``. Security
+  requirements are alternatives (any one lets a client in), each known by the name
+  of its scheme in ``components/securitySchemes`` and compared by its definition
+  (type, ``in``, ``name``, ``scheme``, scopes...; descriptions do not count).
+* A WebSocket channel binding's ``query`` and ``headers`` are schemas of what the
+  client writes in its handshake: they are compared with the same rules as a
+  client-sent payload, under ``channels/<id>/bindings/ws/query`` or ``.../headers``.
+  A side with no schema counts as ``{"type": "object"}`` (any query, any headers).
+* Other keys of a binding, and bindings of other protocols, are compared as written
+  (``bindingVersion`` aside): a change is a ``binding-changed`` warning.
 """
 
 from __future__ import annotations
@@ -58,7 +75,7 @@ from typing import Any, Literal
 
 from specwire.codegen.build import build_spec
 from specwire.codegen.ir import Direction, Reply, Spec
-from specwire.codegen.loader import DocumentError, Workspace, pointer_join
+from specwire.codegen.loader import DocumentError, Location, Workspace, pointer_join
 from specwire.codegen.schemas import Bundle, bundle_schemas, find_tag, object_tags
 
 __all__ = [
@@ -100,6 +117,21 @@ RULES: dict[str, str] = {
     "channel-removed": "a channel (and its address) is gone",
     "channel-added": "a new channel",
     "channel-address-changed": "a channel's address changed",
+    # servers and the handshake
+    "server-removed": "a server is gone",
+    "server-added": "a new server",
+    "server-url-changed": "a server's protocol, host or path changed",
+    "server-protocol-version-changed": "a server's protocol version changed (warning)",
+    "server-variable-value-removed": "a variable of a server's URL no longer accepts a value",
+    "server-variable-value-added": "a variable of a server's URL accepts a new value",
+    "server-variable-default-changed": "a variable of a server's URL has another default",
+    "security-required": "a server that let clients in without credentials now wants them",
+    "security-dropped": "a server no longer wants credentials",
+    "security-scheme-removed": "a server no longer accepts a way to authenticate",
+    "security-scheme-added": "a server accepts another way to authenticate",
+    "security-scheme-changed": "a way to authenticate works differently (a name, a place, scopes)",
+    "binding-method-changed": "the HTTP method of a WebSocket handshake changed",
+    "binding-changed": "a channel binding changed in a way that is not judged (warning)",
     # schemas
     "required-property-removed": "a required property is gone",
     "optional-property-removed": "an optional property is gone",
@@ -854,6 +886,14 @@ class _Side:
     """Message id -> who sends it (``server``, ``client``), for messages that travel."""
     tags: dict[str, tuple[str, Any]]
     """Message id -> (tag property, value), for messages that have one."""
+    servers: dict[str, dict[str, Any]]
+    """Server id -> the server, its variables resolved."""
+    security: dict[str, dict[str, str]]
+    """Server id -> scheme name -> the scheme's definition, canonical, without words."""
+    bindings: dict[str, dict[str, Any]]
+    """Channel id -> protocol -> the channel's binding, resolved."""
+    operation_security: dict[str, dict[str, str]]
+    """Operation id -> its own security requirements, like ``security``."""
 
     def address(self, channel_id: str | None) -> str | None:
         if channel_id is None:
@@ -865,10 +905,110 @@ class _Side:
         return channel.address if channel.address is not None else channel.id
 
 
+_HANDSHAKE_PARTS = ("query", "headers")
+_SECURITY_SCHEMES = "/components/securitySchemes/"
+
+
+def _wordless(value: Any) -> Any:
+    """A security scheme without words: no descriptions, summaries or ``x-`` keys at any
+    depth, the descriptions of ``availableScopes`` dropped and ``scopes`` in order."""
+    if isinstance(value, dict):
+        kept: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in ("description", "summary", "title") or key.startswith("x-"):
+                continue
+            if key == "availableScopes" and isinstance(item, dict):
+                kept[key] = sorted(item)
+            elif key == "scopes" and isinstance(item, list):
+                kept[key] = sorted(item, key=_canon)
+            else:
+                kept[key] = _wordless(item)
+        return kept
+    if isinstance(value, list):
+        return [_wordless(item) for item in value]
+    return value
+
+
+def _servers(
+    workspace: Workspace, spec: Spec
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """Each server, its variables resolved, and its security schemes by name."""
+    servers: dict[str, dict[str, Any]] = {}
+    security: dict[str, dict[str, str]] = {}
+    for server_id, raw in spec.servers:
+        at = spec.source.child("servers", server_id)
+        found, at = workspace.resolve(raw, at)
+        server = dict(_dict(found))
+        variables: dict[str, Any] = {}
+        for name, variable in _dict(server.get("variables")).items():
+            value, _ = workspace.resolve(variable, at.child("variables", name))
+            variables[name] = _dict(value)
+        server["variables"] = variables
+        servers[server_id] = server
+        security[server_id] = _schemes(workspace, server.get("security"), at.child("security"))
+    return servers, security
+
+
+def _schemes(workspace: Workspace, requirements: Any, at: Location) -> dict[str, str]:
+    """Security requirements: scheme name -> its definition, canonical, without words."""
+    schemes: dict[str, str] = {}
+    for index, requirement in enumerate(_list(requirements)):
+        scheme, where = workspace.resolve(requirement, at.child(index))
+        if where.pointer.startswith(_SECURITY_SCHEMES):
+            token = where.pointer.removeprefix(_SECURITY_SCHEMES)
+            name = token.replace("~1", "/").replace("~0", "~")
+        else:  # written in place: named by its type, and its rank among those
+            kind = _dict(scheme).get("type", "unknown")
+            name = f"inline {kind}"
+            rank = 2
+            while name in schemes:
+                name, rank = f"inline {kind} ({rank})", rank + 1
+        schemes[name] = _canon(_wordless(scheme))
+    return schemes
+
+
+def _operation_security(workspace: Workspace, spec: Spec) -> dict[str, dict[str, str]]:
+    """Operation id -> its own security requirements (none: the server's apply)."""
+    found: dict[str, dict[str, str]] = {}
+    for operation in spec.operations:
+        raw, at = workspace.at(operation.location)
+        found[operation.id] = _schemes(workspace, _dict(raw).get("security"), at.child("security"))
+    return found
+
+
+def _bindings(
+    workspace: Workspace, spec: Spec
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[Any, Location]]]:
+    """Each channel's bindings, and its WebSocket handshake schemas to bundle."""
+    bindings: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, tuple[Any, Location]] = {}
+    for channel in spec.channels:
+        if channel.bindings is None:
+            continue
+        found, at = workspace.resolve(channel.bindings, channel.location.child("bindings"))
+        protocols: dict[str, Any] = {}
+        for protocol, raw in _dict(found).items():
+            binding, where = workspace.resolve(raw, at.child(protocol))
+            protocols[protocol] = binding
+            if protocol != "ws" or not isinstance(binding, dict):
+                continue
+            for part in _HANDSHAKE_PARTS:
+                if part in binding:
+                    schemas[_handshake_key(channel.id, part)] = (binding[part], where.child(part))
+        bindings[channel.id] = protocols
+    return bindings, schemas
+
+
+def _handshake_key(channel_id: str, part: str) -> str:
+    return f"{channel_id} handshake {part}"
+
+
 def _load(path: str | Path) -> _Side:
     workspace = Workspace.open(path)
     spec = build_spec(workspace)
-    bundle = bundle_schemas(workspace, spec)
+    bindings, handshake = _bindings(workspace, spec)
+    servers, security = _servers(workspace, spec)
+    bundle = bundle_schemas(workspace, spec, handshake)
     writers: dict[str, set[str]] = {}
     tags: dict[str, tuple[str, Any]] = {}
     for direction, writer in ((Direction.RECEIVE, _CLIENT), (Direction.SEND, _SERVER)):
@@ -884,7 +1024,17 @@ def _load(path: str | Path) -> _Side:
                 tags[message_id] = (tag.property, value)
     frozen = {m: frozenset(w) for m, w in writers.items()}
     ordered = {m.id: frozen[m.id] for m in spec.messages if m.id in frozen}
-    return _Side(Path(path), spec, bundle, ordered, tags)
+    return _Side(
+        Path(path),
+        spec,
+        bundle,
+        ordered,
+        tags,
+        servers,
+        security,
+        bindings,
+        _operation_security(workspace, spec),
+    )
 
 
 def _pointer(*tokens: str) -> str:
@@ -1061,6 +1211,13 @@ class _Differ:
                     {"clients", "servers"},
                 )
             self.reply(op_id, op.action, op.reply, now.reply)
+            self.security(
+                base + "/security",
+                f"operation `{op_id}`",
+                "use it",
+                self.old.operation_security[op_id],
+                self.new.operation_security[op_id],
+            )
         for op_id, op in new_ops.items():
             if op_id not in old_ops:
                 self.add(
@@ -1179,6 +1336,243 @@ class _Differ:
                     set(),
                 )
 
+    # -- servers and the handshake -------------------------------------------------------------
+
+    def servers(self) -> None:
+        old_servers, new_servers = self.old.servers, self.new.servers
+        new_urls = {_url(server) for server in new_servers.values()}
+        for server_id, server in old_servers.items():
+            base = _pointer("servers", server_id)
+            url = _url(server)
+            if server_id not in new_servers:
+                if url in new_urls:
+                    self.add(
+                        "server-removed",
+                        base,
+                        f"server `{server_id}` removed; its URL {_show(url)} is still "
+                        "described by another server",
+                        set(),
+                        "info",
+                    )
+                else:
+                    self.add(
+                        "server-removed",
+                        base,
+                        f"server `{server_id}` ({_show(url)}) removed: clients that connect "
+                        "to it lose it",
+                        {"clients"},
+                    )
+                continue
+            now = new_servers[server_id]
+            if _url(now) != url:
+                self.add(
+                    "server-url-changed",
+                    base,
+                    f"server `{server_id}` moved from {_show(url)} to {_show(_url(now))}: "
+                    "clients that connect to the old URL do not reach the new server",
+                    {"clients", "servers"},
+                )
+            if server.get("protocolVersion") != now.get("protocolVersion"):
+                self.add(
+                    "server-protocol-version-changed",
+                    base + "/protocolVersion",
+                    f"server `{server_id}` changed protocol version from "
+                    f"{_show(server.get('protocolVersion'))} to "
+                    f"{_show(now.get('protocolVersion'))}",
+                    set(),
+                    "warning",
+                )
+            self.variables(server_id, server["variables"], now["variables"])
+            self.security(
+                base + "/security",
+                f"server `{server_id}`",
+                "connect",
+                self.old.security[server_id],
+                self.new.security[server_id],
+            )
+        for server_id, server in new_servers.items():
+            if server_id not in old_servers:
+                self.add(
+                    "server-added",
+                    _pointer("servers", server_id),
+                    f"new server `{server_id}` at {_show(_url(server))}",
+                    set(),
+                )
+
+    def variables(self, server_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        for name in old.keys() & new.keys():
+            base = _pointer("servers", server_id, "variables", name)
+            before, after = _list(old[name].get("enum")), _list(new[name].get("enum"))
+            if before and after:
+                for value in before:
+                    if value not in after:
+                        self.add(
+                            "server-variable-value-removed",
+                            base + "/enum",
+                            f"`{{{name}}}` of server `{server_id}` no longer accepts "
+                            f"{_show(value)}: clients configured with it cannot connect",
+                            {"clients"},
+                        )
+                for value in after:
+                    if value not in before:
+                        self.add(
+                            "server-variable-value-added",
+                            base + "/enum",
+                            f"`{{{name}}}` of server `{server_id}` accepts {_show(value)}",
+                            set(),
+                        )
+            if old[name].get("default") != new[name].get("default"):
+                self.add(
+                    "server-variable-default-changed",
+                    base + "/default",
+                    f"`{{{name}}}` of server `{server_id}` defaults to "
+                    f"{_show(new[name].get('default'))} instead of "
+                    f"{_show(old[name].get('default'))}: clients that take the default "
+                    "connect elsewhere",
+                    set(),
+                    "warning",
+                )
+
+    def security(
+        self, base: str, owner: str, doing: str, old: dict[str, str], new: dict[str, str]
+    ) -> None:
+        """Compare two lists of alternative security requirements (``owner``: who wants them)."""
+        if not old and not new:
+            return
+        if not old:
+            self.add(
+                "security-required",
+                base,
+                f"{owner} now wants credentials ({_names(new)}): old clients that {doing} "
+                "without them are refused",
+                {"clients"},
+            )
+            return
+        if not new:
+            self.add(
+                "security-dropped",
+                base,
+                f"{owner} no longer wants credentials; clients that send them "
+                f"({_names(old)}) are let in too",
+                set(),
+            )
+            return
+        for name, definition in old.items():
+            if name not in new:
+                self.add(
+                    "security-scheme-removed",
+                    base,
+                    f"{owner} no longer accepts `{name}`: old clients that authenticate with "
+                    f"it are refused ({_names(new)} still accepted)",
+                    {"clients"},
+                )
+            elif new[name] != definition:
+                self.add(
+                    "security-scheme-changed",
+                    base,
+                    f"`{name}` for {owner} changed from {definition} to {new[name]}: old "
+                    "clients present credentials the new server does not take, and new "
+                    "clients the old server does not",
+                    {"clients", "servers"},
+                )
+        for name in new:
+            if name not in old:
+                self.add(
+                    "security-scheme-added",
+                    base,
+                    f"{owner} also accepts `{name}`; new clients can use it only with servers "
+                    "on the new document",
+                    set(),
+                )
+
+    def handshake(self) -> None:
+        """Compare the bindings of the channels both documents have."""
+        kept = {c.id for c in self.old.spec.channels}
+        for channel_id in (c.id for c in self.new.spec.channels if c.id in kept):
+            before = self.old.bindings.get(channel_id, {})
+            after = self.new.bindings.get(channel_id, {})
+            base = _pointer("channels", channel_id, "bindings")
+            for protocol in dict.fromkeys([*before, *after]):
+                old_binding, new_binding = before.get(protocol), after.get(protocol)
+                if protocol == "ws":
+                    self.ws_binding(channel_id, _dict(old_binding), _dict(new_binding))
+                    continue
+                if _canon(_unversioned(old_binding)) != _canon(_unversioned(new_binding)):
+                    self.add(
+                        "binding-changed",
+                        base + "/" + _pointer(protocol),
+                        f"the {protocol} binding of channel `{channel_id}` changed; it is not "
+                        "judged: review it by hand",
+                        set(),
+                        "warning",
+                    )
+
+    def ws_binding(self, channel_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        base = _pointer("channels", channel_id, "bindings", "ws")
+        old_method, new_method = old.get("method", "GET"), new.get("method", "GET")
+        if old_method != new_method:
+            self.add(
+                "binding-method-changed",
+                base + "/method",
+                f"the handshake of channel `{channel_id}` is now a {new_method} request "
+                f"instead of {old_method}",
+                {"clients", "servers"},
+            )
+        for part in _HANDSHAKE_PARTS:
+            key = _handshake_key(channel_id, part)
+            old_schema = _handshake_schema(self.old.bundle.extras.get(key))
+            new_schema = _handshake_schema(self.new.bundle.extras.get(key))
+            for change in self.schemas.compare(old_schema, new_schema):
+                said = _consequences(change.effects, _CLIENTS_WRITE)
+                what = "query string" if part == "query" else "headers"
+                text = f"the handshake's {what} on channel `{channel_id}`: {change.what}" + (
+                    f"; {'; '.join(said)}" if said else ""
+                )
+                location = base + "/" + part + pointer_join("", *change.path)
+                self.add(
+                    change.rule,
+                    location,
+                    text,
+                    _parties(change.effects, _CLIENTS_WRITE),
+                    change.severity,
+                )
+        rest = ("method", "bindingVersion", *_HANDSHAKE_PARTS)
+        old_rest = {k: v for k, v in old.items() if k not in rest}
+        new_rest = {k: v for k, v in new.items() if k not in rest}
+        if _canon(old_rest) != _canon(new_rest):
+            self.add(
+                "binding-changed",
+                base,
+                f"the ws binding of channel `{channel_id}` changed outside method, query "
+                "and headers; it is not judged: review it by hand",
+                set(),
+                "warning",
+            )
+
+
+_CLIENTS_WRITE = frozenset({_CLIENT})
+
+
+def _url(server: dict[str, Any]) -> str:
+    protocol = server.get("protocol", "")
+    return f"{protocol}://{server.get('host', '')}{server.get('pathname', '')}"
+
+
+def _names(schemes: dict[str, str]) -> str:
+    return ", ".join(f"`{name}`" for name in schemes)
+
+
+def _unversioned(binding: Any) -> Any:
+    if isinstance(binding, dict):
+        return {k: v for k, v in binding.items() if k != "bindingVersion"}
+    return binding
+
+
+def _handshake_schema(definition: str | None) -> dict[str, Any]:
+    if definition is None:
+        return {"type": "object"}
+    return {"$ref": "#/definitions/" + definition}
+
 
 def _tagged(message_id: str, tag: tuple[str, Any] | None) -> str:
     return f"`{message_id}`" + (f" ({tag[0]}={_show(tag[1])})" if tag is not None else "")
@@ -1187,7 +1581,9 @@ def _tagged(message_id: str, tag: tuple[str, Any] | None) -> str:
 def diff_documents(old: str | Path, new: str | Path) -> DiffReport:
     """Compare two AsyncAPI 3 documents; raises :class:`DocumentError` when one is unreadable."""
     differ = _Differ(_load(old), _load(new))
+    differ.servers()
     differ.channels()
+    differ.handshake()
     differ.operations()
     differ.messages()
     rank = {severity: index for index, severity in enumerate(SEVERITIES)}

@@ -591,6 +591,269 @@ def test_reply_channel_changed(tmp_path: Path) -> None:
     assert only(report, "reply-channel-changed").breaks == "both"
 
 
+# -- servers and the handshake -----------------------------------------------------------------
+
+BEARER = {"type": "http", "scheme": "bearer", "description": "A token in Authorization."}
+QUERY_TOKEN = {"type": "httpApiKey", "in": "query", "name": "token"}
+
+
+def server(doc: Doc) -> Doc:
+    found: Doc = doc["servers"]["local"]
+    return found
+
+
+def secured(*names: str) -> Doc:
+    """``base()`` whose server accepts the named schemes of ``components/securitySchemes``."""
+    doc = base()
+    doc["components"]["securitySchemes"] = {"bearer": BEARER, "queryToken": QUERY_TOKEN}
+    server(doc)["security"] = [{"$ref": f"#/components/securitySchemes/{n}"} for n in names]
+    return doc
+
+
+def ws(doc: Doc) -> Doc:
+    binding: Doc = doc["channels"]["live"].setdefault("bindings", {}).setdefault("ws", {})
+    return binding
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("host", "feed.example.com"), ("protocol", "wss"), ("pathname", "/v2/ws")],
+)
+def test_server_url_changed_breaks_both(tmp_path: Path, field: str, value: str) -> None:
+    found = only(
+        compare(tmp_path, lambda doc: server(doc).update({field: value})), "server-url-changed"
+    )
+    assert (found.severity, found.breaks, found.location) == ("breaking", "both", "servers/local")
+    assert '"ws://localhost:9000/ws"' in found.text
+
+
+def test_server_removed_breaks_clients_unless_another_serves_its_url(tmp_path: Path) -> None:
+    start = base()
+    start["servers"]["staging"] = {"host": "staging:9000", "protocol": "ws", "pathname": "/ws"}
+    found = only(
+        compare(tmp_path, lambda doc: doc["servers"].pop("staging"), start), "server-removed"
+    )
+    assert (found.severity, found.breaks, found.location) == (
+        "breaking",
+        "clients",
+        "servers/staging",
+    )
+
+    def rename(doc: Doc) -> None:
+        doc["servers"]["dev"] = doc["servers"].pop("local")
+
+    report = compare(tmp_path, rename)
+    assert (only(report, "server-removed").severity, only(report, "server-added").severity) == (
+        "info",
+        "non-breaking",
+    )
+
+
+def test_server_protocol_version_is_a_warning(tmp_path: Path) -> None:
+    found = only(
+        compare(tmp_path, lambda doc: server(doc).update(protocolVersion="13")),
+        "server-protocol-version-changed",
+    )
+    assert (found.severity, found.location) == ("warning", "servers/local/protocolVersion")
+
+
+def test_server_variables(tmp_path: Path) -> None:
+    start = base()
+    server(start)["host"] = "{region}.feed.example.com"
+    server(start)["variables"] = {"region": {"$ref": "#/components/serverVariables/region"}}
+    start["components"]["serverVariables"] = {
+        "region": {"enum": ["eu", "us"], "default": "eu", "description": "Where."}
+    }
+
+    def edit(doc: Doc) -> None:
+        doc["components"]["serverVariables"]["region"] = {"enum": ["eu", "ap"], "default": "ap"}
+
+    report = compare(tmp_path, edit, start)
+    removed = only(report, "server-variable-value-removed")
+    assert (removed.breaks, removed.location) == ("clients", "servers/local/variables/region/enum")
+    assert '"us"' in removed.text
+    assert only(report, "server-variable-value-added").severity == "non-breaking"
+    assert only(report, "server-variable-default-changed").severity == "warning"
+    assert "server-url-changed" not in rules(report)
+
+
+def test_credentials_now_required_break_clients(tmp_path: Path) -> None:
+    def edit(doc: Doc) -> None:
+        doc["components"]["securitySchemes"] = {"bearer": BEARER}
+        server(doc)["security"] = [{"$ref": "#/components/securitySchemes/bearer"}]
+
+    found = only(compare(tmp_path, edit), "security-required")
+    assert (found.breaks, found.location) == ("clients", "servers/local/security")
+    assert "`bearer`" in found.text
+
+
+def test_credentials_no_longer_required_are_not_breaking(tmp_path: Path) -> None:
+    found = only(
+        compare(tmp_path, lambda doc: server(doc).pop("security"), secured("bearer")),
+        "security-dropped",
+    )
+    assert found.severity == "non-breaking"
+
+
+def test_a_way_to_authenticate_removed_or_added(tmp_path: Path) -> None:
+    def drop_query(doc: Doc) -> None:
+        server(doc)["security"].pop()
+
+    found = only(
+        compare(tmp_path, drop_query, secured("bearer", "queryToken")), "security-scheme-removed"
+    )
+    assert (found.breaks, found.location) == ("clients", "servers/local/security")
+    assert "`queryToken`" in found.text
+
+    def add_query(doc: Doc) -> None:
+        server(doc)["security"].append({"$ref": "#/components/securitySchemes/queryToken"})
+
+    found = only(compare(tmp_path, add_query, secured("bearer")), "security-scheme-added")
+    assert found.severity == "non-breaking"
+
+
+def test_a_scheme_that_works_differently_breaks_both(tmp_path: Path) -> None:
+    def edit(doc: Doc) -> None:
+        doc["components"]["securitySchemes"]["queryToken"]["name"] = "access_token"
+
+    found = only(compare(tmp_path, edit, secured("queryToken")), "security-scheme-changed")
+    assert found.breaks == "both"
+    assert "access_token" in found.text
+
+
+def test_scheme_descriptions_and_order_are_not_findings(tmp_path: Path) -> None:
+    def edit(doc: Doc) -> None:
+        doc["components"]["securitySchemes"]["bearer"]["description"] = "Other words."
+        server(doc)["security"].reverse()
+
+    assert compare(tmp_path, edit, secured("bearer", "queryToken")).findings == ()
+
+
+def test_inline_schemes_are_compared_by_definition(tmp_path: Path) -> None:
+    start = base()
+    server(start)["security"] = [dict(QUERY_TOKEN)]
+
+    def edit(doc: Doc) -> None:
+        server(doc)["security"][0]["in"] = "header"
+
+    found = only(compare(tmp_path, edit, start), "security-scheme-changed")
+    assert "`inline httpApiKey`" in found.text
+
+
+OPERATION_SECURITY = REPO / "tests" / "data" / "specs" / "operation-security-asyncapi.yml"
+
+
+def test_operation_security_scopes(tmp_path: Path) -> None:
+    start = yaml.safe_load(OPERATION_SECURITY.read_text(encoding="utf-8"))
+
+    def scheme(doc: Doc) -> Doc:
+        found: Doc = doc["operations"]["sendAuthRevoke"]["security"][0]
+        return found
+
+    def reworded(doc: Doc) -> None:
+        flow = scheme(doc)["flows"]["clientCredentials"]
+        flow["availableScopes"]["subscribe:auth_revocations"] = "Other words."
+        scheme(doc)["description"] = "Other words."
+
+    assert compare(tmp_path, reworded, start).findings == ()
+
+    def more_scopes(doc: Doc) -> None:
+        scheme(doc)["scopes"].append("admin")
+
+    found = only(compare(tmp_path, more_scopes, start), "security-scheme-changed")
+    assert (found.breaks, found.location) == ("both", "operations/sendAuthRevoke/security")
+    assert "`inline oauth2` for operation `sendAuthRevoke`" in found.text
+
+    def open_to_all(doc: Doc) -> None:
+        del doc["operations"]["sendAuthRevoke"]["security"]
+
+    assert only(compare(tmp_path, open_to_all, start), "security-dropped").breaks == "none"
+
+
+def test_a_required_query_parameter_breaks_clients(tmp_path: Path) -> None:
+    def edit(doc: Doc) -> None:
+        ws(doc)["query"] = {
+            "type": "object",
+            "required": ["token"],
+            "properties": {"token": {"type": "string", "minLength": 1}},
+        }
+
+    found = only(compare(tmp_path, edit), "required-property-added")
+    assert (found.breaks, found.location) == ("clients", "channels/live/bindings/ws/query/token")
+    assert "the handshake's query string on channel `live`" in found.text
+    assert "old clients may send what the new server refuses" in found.text
+
+
+def test_handshake_headers_follow_client_rules(tmp_path: Path) -> None:
+    start = base()
+    ws(start)["headers"] = {
+        "type": "object",
+        "properties": {"X-Client": {"type": "string", "enum": ["web", "cli"]}},
+    }
+
+    def edit(doc: Doc) -> None:
+        ws(doc)["headers"]["properties"]["X-Client"]["enum"] = ["web", "cli", "mobile"]
+        ws(doc)["headers"]["properties"]["X-Trace"] = {"type": "string"}
+
+    report = compare(tmp_path, edit, start)
+    added = only(report, "enum-value-added")
+    assert (added.breaks, added.location) == (
+        "none",
+        "channels/live/bindings/ws/headers/X-Client",
+    )
+    assert only(report, "optional-property-added").breaks == "none"
+
+    def tighten(doc: Doc) -> None:
+        ws(doc)["headers"]["properties"]["X-Client"]["enum"] = ["web"]
+
+    assert only(compare(tmp_path, tighten, start), "enum-value-removed").breaks == "clients"
+
+
+def test_ws_binding_method_and_unjudged_changes(tmp_path: Path) -> None:
+    start = base()
+    ws(start).update(bindingVersion="0.1.0", method="GET")
+    found = only(
+        compare(tmp_path, lambda doc: ws(doc).update(method="POST")), "binding-method-changed"
+    )
+    assert (found.breaks, found.location) == ("both", "channels/live/bindings/ws/method")
+    assert (
+        compare(tmp_path, lambda doc: ws(doc).update(bindingVersion="0.2.0"), start).findings == ()
+    )
+    found = only(
+        compare(tmp_path, lambda doc: ws(doc).update({"x-max-message-bytes": 1024}), start),
+        "binding-changed",
+    )
+    assert (found.severity, found.location) == ("warning", "channels/live/bindings/ws")
+
+
+def test_bindings_of_other_protocols_are_warnings(tmp_path: Path) -> None:
+    start = base()
+    start["channels"]["live"]["bindings"] = {"mqtt": {"qos": 1, "bindingVersion": "0.2.0"}}
+    found = only(
+        compare(
+            tmp_path, lambda doc: doc["channels"]["live"]["bindings"]["mqtt"].update(qos=2), start
+        ),
+        "binding-changed",
+    )
+    assert (found.severity, found.location) == ("warning", "channels/live/bindings/mqtt")
+
+
+def test_bindings_through_references(tmp_path: Path) -> None:
+    start = base()
+    start["components"]["channelBindings"] = {
+        "live": {"ws": {"query": {"type": "object", "properties": {"v": {"type": "integer"}}}}}
+    }
+    start["channels"]["live"]["bindings"] = {"$ref": "#/components/channelBindings/live"}
+
+    def edit(doc: Doc) -> None:
+        doc["components"]["channelBindings"]["live"]["ws"]["query"]["properties"]["v"] = {
+            "type": "string"
+        }
+
+    found = only(compare(tmp_path, edit, start), "type-changed")
+    assert (found.breaks, found.location) == ("both", "channels/live/bindings/ws/query/v")
+
+
 # -- our own document -------------------------------------------------------------------------
 
 
@@ -598,6 +861,19 @@ def ours(tmp_path: Path, edit: Edit) -> DiffReport:
     doc = yaml.safe_load((REPO / "asyncapi.yaml").read_text(encoding="utf-8"))
     edit(doc)
     return diff_documents(REPO / "asyncapi.yaml", write(tmp_path / "asyncapi.yaml", doc))
+
+
+def test_dropping_the_query_token_breaks_browser_clients(tmp_path: Path) -> None:
+    def edit(doc: Doc) -> None:
+        doc["servers"]["local"]["security"].pop()
+        del doc["channels"]["live"]["bindings"]["ws"]["query"]["properties"]["token"]
+
+    report = ours(tmp_path, edit)
+    assert only(report, "security-scheme-removed").location == "servers/local/security"
+    assert only(report, "optional-property-removed").location == (
+        "channels/live/bindings/ws/query/token"
+    )
+    assert {f.breaks for f in report.breaking} == {"clients"}
 
 
 def test_removed_required_field_of_metrics_snapshot_breaks_clients(tmp_path: Path) -> None:
