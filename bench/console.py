@@ -29,6 +29,9 @@ collector's metrics and one collection of the garbage collector's youngest
 generation. Validating the encoded snapshot alone as the hub does (``check_outbound``) is also
 timed, outside the tick. Reported: median, p90 and max in ms; the encoded snapshot's size;
 its topics, partitions, groups and per-partition lag rows. Target: <= 50 ms a tick.
+As ``specwire serve`` does, the startup heap is frozen after the first tick
+(``freeze_startup_heap()``; ``--no-freeze`` leaves it); every full collection in the
+timed loop is timed through ``gc.callbacks`` and reported with its count.
 
 **e2e**: how long a REST change takes to reach every WebSocket client. A server
 process on CPU 0 runs ``start_console(ServeSettings(port=0, interval=2.0,
@@ -109,7 +112,7 @@ from specwire.console.analysis import DEFAULT_WINDOW, SnapshotBuilder
 from specwire.console.collector import Collector
 from specwire.console.embedded import EmbeddedEngine
 from specwire.console.engine import ClusterState, LatencyWindow, TopicState
-from specwire.console.server import start_console
+from specwire.console.server import freeze_startup_heap, start_console
 from specwire.console.settings import ServeSettings
 from specwire.console.traffic import TrafficGenerator, TrafficPlan
 from specwire.protocol import check_outbound, decode_outbound
@@ -267,6 +270,7 @@ class TickPlan:
     ticks: int
     warmup: int
     seed: int
+    freeze: bool = True
 
 
 async def measure_ticks(plan: TickPlan) -> dict[str, Any]:
@@ -290,6 +294,8 @@ async def measure_ticks(plan: TickPlan) -> dict[str, Any]:
         clock.advance(INTERVAL_S)
         generator.step(INTERVAL_S)
 
+    await collector.tick()  # `specwire serve` ticks once, then freezes the startup heap
+    frozen = freeze_startup_heap() if plan.freeze else 0
     for _ in range(plan.warmup):
         advance()
         await collector.tick()
@@ -297,6 +303,18 @@ async def measure_ticks(plan: TickPlan) -> dict[str, Any]:
     status_changes = 0
     collections = [generation["collections"] for generation in gc.get_stats()]
     encoded = b""
+    full: list[float] = []  # each full (generation 2) collection, timed
+    began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            full.append(time.perf_counter() - began[0])
+
+    gc.callbacks.append(on_gc)
     for _ in range(plan.ticks):
         advance()
         started = time.perf_counter()
@@ -313,6 +331,7 @@ async def measure_ticks(plan: TickPlan) -> dict[str, Any]:
         started = time.perf_counter()
         check_outbound(hub.binding, encoded)
         figures["encode"].append(time.perf_counter() - started)
+    gc.callbacks.remove(on_gc)
     collected = [
         generation["collections"] - before
         for generation, before in zip(gc.get_stats(), collections, strict=True)
@@ -335,6 +354,8 @@ async def measure_ticks(plan: TickPlan) -> dict[str, Any]:
         "lag_rows": sum(len(group.partitions) for group in snapshot.groups),
         "status_changes": status_changes,
         "collections": collected,
+        "full": full,
+        "frozen": frozen,
         "rss_kib": rss_kib(os.getpid()),
     }
 
@@ -399,6 +420,18 @@ def report_ticks(plan: TickPlan, result: dict[str, Any]) -> None:
         f" {ms(median(ticks))} ms, p90 {worst:,.2f} ms, max {ms(max(ticks))} ms)."
         f" gc collections during the timed ticks: {gen0} / {gen1} / {gen2}"
         " (generation 0 / 1 / 2).",
+    )
+    full: list[float] = result["full"]
+    heap = (
+        f"the startup heap frozen ({result['frozen']:,} objects, as `specwire serve` does)"
+        if plan.freeze
+        else "nothing frozen (--no-freeze)"
+    )
+    timed = f"median {ms(median(full))} ms, max {ms(max(full))} ms" if full else "none"
+    print(
+        f"Full collections in the timed loop (between ticks, which pause the collector):"
+        f" {len(full)}, {timed};"
+        f" {heap}.",
         flush=True,
     )
 
@@ -423,6 +456,7 @@ async def serve_console(plan: ServerPlan, conn: Connection) -> None:
         max_connections=plan.max_connections,
     )
     server = await start_console(settings)
+    freeze_startup_heap()  # as `specwire serve` does
     try:
         pipe.send({"op": "listening", "port": server.http.port, "path": server.http.path})
         while (command := await pipe.recv()) is not None and command["op"] != "stop":
@@ -743,6 +777,12 @@ def main() -> None:
     tick.add_argument("--groups", type=positive, default=500, help="consumer groups in the plan")
     tick.add_argument("--ticks", type=positive, default=30, help="timed ticks")
     tick.add_argument("--tick-warmup", type=int, default=DEFAULT_WINDOW, help="untimed ticks")
+    tick.add_argument(
+        "--no-freeze",
+        dest="freeze",
+        action="store_false",
+        help="leave the startup heap to the collector (`specwire serve` freezes it)",
+    )
     e2e = parser.add_argument_group("e2e")
     e2e.add_argument("--clients", type=positive, default=1000, help="WebSocket clients")
     e2e.add_argument("--events", type=positive, default=50, help="timed creates (and deletes)")
@@ -763,6 +803,7 @@ def main() -> None:
                     args.ticks,
                     args.tick_warmup,
                     args.seed,
+                    args.freeze,
                 )
                 print(
                     f"tick: setting up {plan.topics:,} topics and {plan.groups:,} groups",
