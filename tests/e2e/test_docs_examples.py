@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -124,3 +125,25 @@ def test_how_to_check_commands_print_what_the_page_shows(page: str, command: str
     shown = shown_output(DOCS / "howto" / page, command)
     args = command.split()
     assert run(str(BIN / args[0]), *args[1:], expect=None) == shown
+
+
+REVIEW = DOCS / "howto" / "review-a-change.md"
+REVIEW_DIFF = "specwire diff docs/examples/tutorial/asyncapi.yaml docs/examples/diff/ticker-v2.yaml"
+
+
+def test_review_a_change_prints_what_the_page_shows() -> None:
+    shown = shown_output(REVIEW, REVIEW_DIFF)
+    args = REVIEW_DIFF.split()
+    assert run(str(BIN / args[0]), *args[1:], expect=1) == shown
+    assert "0 error(s), 0 warning(s)" in run(
+        str(BIN / "specwire"), "check", "--strict", "docs/examples/diff/ticker-v2.yaml"
+    )
+
+
+def test_review_a_change_report_only_and_json(tmp_path: Path) -> None:
+    report = tmp_path / "diff.json"
+    old, new = REVIEW_DIFF.split()[2:]
+    run(str(BIN / "specwire"), "diff", old, new, "--fail-on", "none", "--json", str(report))
+    found = json.loads(report.read_text(encoding="utf-8"))
+    assert found["summary"] == {"breaking": 3, "warning": 0, "non-breaking": 1, "info": 0}
+    assert found["findings"][0]["rule"] == "security-required"

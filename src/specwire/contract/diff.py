@@ -1202,7 +1202,8 @@ class _Differ:
                 )
                 continue
             old_address, new_address = self.old.address(op.channel), self.new.address(now.channel)
-            if old_address != new_address:
+            if old_address != new_address and op.channel != now.channel:
+                # (a channel whose own address changed is one channel-address-changed)
                 self.add(
                     "operation-channel-changed",
                     base + "/channel",
@@ -1260,7 +1261,7 @@ class _Differ:
             )
             return
         old_address, new_address = self.old.address(old.channel), self.new.address(new.channel)
-        if old_address != new_address:
+        if old_address != new_address and old.channel != new.channel:
             self.add(
                 "reply-channel-changed",
                 base + "/channel",

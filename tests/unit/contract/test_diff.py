@@ -506,6 +506,7 @@ def test_channel_address_changed(tmp_path: Path) -> None:
         "both",
         "channels/live/address",
     )
+    assert rules(report) == ["channel-address-changed"]  # not once more per operation on it
 
 
 def test_operation_moved_to_another_address(tmp_path: Path) -> None:
