@@ -129,9 +129,11 @@ class ContractReport:
 
     def table(self) -> Table:
         counts = {v: sum(c.verdict is v for c in self.checks) for v in Verdict}
+        # Text, never markup strings: evidence quotes frames and names ("[example a]",
+        # JSON arrays, "ws://[::1]/ws") that rich would otherwise take for styles.
         table = Table(
-            title=f"specwire contract: {self.url} against {self.spec} ({self.title})",
-            caption=(
+            title=Text(f"specwire contract: {self.url} against {self.spec} ({self.title})"),
+            caption=Text(
                 f"{counts[Verdict.PASS]} passed, {counts[Verdict.FAIL]} failed, "
                 f"{counts[Verdict.SKIP]} skipped in {self.duration_s:.1f} s; "
                 f"{self.frames_sent} frames sent, {self.frames_received} received; "
@@ -147,10 +149,10 @@ class ContractReport:
         table.add_column("evidence", overflow="fold")
         for check in self.checks:
             table.add_row(
-                check.name,
+                Text(check.name),
                 Text(check.verdict.value.upper(), style=_STYLES[check.verdict]),
                 f"{check.duration_s:.2f} s",
-                check.summary,
+                Text(check.summary),
             )
         return table
 
