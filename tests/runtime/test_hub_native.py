@@ -472,13 +472,9 @@ async def read_until_closed(peer: Peer) -> None:
         await peer.recv()
 
 
-async def test_a_client_that_stops_answering_pings_is_dropped(serve: Any) -> None:
-    hub = create_console_hub(
-        config=HubConfig(heartbeat_interval_s=0.05, heartbeat_timeout_s=0.15, close_timeout_s=0.1)
-    )
-    server = await serve(hub)
-    # A client frozen after its handshake: it never reads, so pings go unanswered.
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+async def frozen_client(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A client frozen after its handshake: it never reads, answers nothing, closes nothing."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -487,6 +483,15 @@ async def test_a_client_that_stops_answering_pings_is_dropped(serve: Any) -> Non
     assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)).startswith(
         b"HTTP/1.1 101"
     )
+    return reader, writer
+
+
+async def test_a_client_that_stops_answering_pings_is_dropped(serve: Any) -> None:
+    hub = create_console_hub(
+        config=HubConfig(heartbeat_interval_s=0.05, heartbeat_timeout_s=0.15, close_timeout_s=0.1)
+    )
+    server = await serve(hub)
+    _reader, writer = await frozen_client(server.port)  # pings go unanswered
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DEADLINE
     while hub.clients and loop.time() < deadline:  # polled: the event is a disconnect, not a frame
@@ -551,3 +556,32 @@ async def test_a_direct_write_the_socket_refuses_or_cuts_short_goes_on_in_order(
         assert calls.count("refused") == calls.count("short") == calls.count("full") == 3
     finally:
         await server.shutdown(timeout=DEADLINE)
+
+
+async def test_shutdown_aborts_a_client_that_never_answers_the_close(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The hub would wait a minute for the client's close frame; shutdown waits 0.2 s.
+    hub = create_console_hub(config=HubConfig(close_timeout_s=60.0, heartbeat_interval_s=60.0))
+    server = await serve(hub)
+    reader, writer = await frozen_client(server.port)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while not hub.clients and loop.time() < deadline:  # polled: registration sends nothing new
+        await asyncio.sleep(0.01)
+    assert len(hub.clients) == 1
+    with caplog.at_level("WARNING", logger="specwire"):
+        await asyncio.wait_for(server.shutdown(timeout=0.2), DEADLINE)
+    assert "did not close within 0.2 s" in caplog.text
+    assert hub.clients == {}
+    received = await asyncio.wait_for(reader.read(), DEADLINE)  # to the end: the socket is shut
+    assert b"server shutting down" in received  # the close frame went out before the abort
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_another_path_is_refused_with_404(hub: Hub, serve: Any, peers: Connect) -> None:
+    url = (await serve(hub)).url
+    with pytest.raises(InvalidStatus) as caught:
+        await peers(url.removesuffix("/ws") + "/elsewhere")
+    assert caught.value.response.status_code == 404

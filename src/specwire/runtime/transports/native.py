@@ -16,7 +16,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -149,6 +149,8 @@ class NativeServer:
     hub: Hub
     server: Server
     path: str
+    live: set[ServerConnection] = field(default_factory=set)
+    """This server's connections that reached the hub, until their handler ends."""
 
     @property
     def port(self) -> int:
@@ -166,12 +168,19 @@ class NativeServer:
         reason: str = "server shutting down",
         timeout: float = 5.0,
     ) -> None:
-        """Stop accepting, close every client with ``code``, wait for every handler to end."""
+        """Stop accepting, close every client with ``code``, wait for every handler to end.
+
+        Clients get ``timeout`` seconds to finish the closing handshake; the TCP
+        connections of those that have not are then aborted, so that shutdown never
+        waits on a client that stopped reading.
+        """
         self.server.close(close_connections=False)
         try:
             await asyncio.wait_for(self.hub.close_all(code, reason), timeout)
         except TimeoutError:
             log.warning("clients did not close within %.1f s; aborting them", timeout)
+            for connection in list(self.live):
+                connection.transport.abort()
         self.server.close(close_connections=True)
         await self.server.wait_closed()
 
@@ -189,6 +198,7 @@ async def start_server(
     """Serve ``hub`` on ``ws://host:port/path`` until shut down."""
     policy = origins if isinstance(origins, OriginPolicy) else OriginPolicy.from_strings(origins)
     principals: WeakKeyDictionary[ServerConnection, Principal | None] = WeakKeyDictionary()
+    live: set[ServerConnection] = set()
 
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         target = urlsplit(request.path)
@@ -217,6 +227,13 @@ async def start_server(
         return None
 
     async def handler(connection: ServerConnection) -> None:
+        live.add(connection)
+        try:
+            await serve_one(connection)
+        finally:
+            live.discard(connection)
+
+    async def serve_one(connection: ServerConnection) -> None:
         principal = principals.pop(connection, None)
         try:
             client = await hub.connect(WebsocketsTransport(connection), principal)
@@ -258,4 +275,4 @@ async def start_server(
         else config.heartbeat_timeout_s,
         **options,
     )
-    return NativeServer(hub, server, path)
+    return NativeServer(hub, server, path, live)
