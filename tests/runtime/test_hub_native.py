@@ -19,6 +19,7 @@ from specwire.protocol import OutboundInvalid
 from specwire.runtime.console import console_channels, create_console_hub
 from specwire.runtime.hub import Hub, HubConfig, Position
 from specwire.runtime.transports import native
+from specwire.runtime.transports.asgi import AsgiServer
 from specwire.runtime.transports.native import start_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -585,3 +586,32 @@ async def test_another_path_is_refused_with_404(hub: Hub, serve: Any, peers: Con
     with pytest.raises(InvalidStatus) as caught:
         await peers(url.removesuffix("/ws") + "/elsewhere")
     assert caught.value.response.status_code == 404
+
+
+async def read_to_the_end(port: int, sent: bytes) -> bytes:
+    """What a raw TCP client that sends ``sent`` and then nothing gets, up to the server's EOF."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(sent)
+    try:
+        return await asyncio.wait_for(reader.read(), DEADLINE)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_a_handshake_not_complete_in_time_is_dropped(serve: Any, peers: Connect) -> None:
+    hub = create_console_hub(config=HubConfig(handshake_timeout_s=0.2))
+    server = await serve(hub)
+    peer = await peers(server.url)
+    assert await read_to_the_end(server.port, b"") == b""  # said nothing: closed
+    partial = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    answer = await read_to_the_end(server.port, partial)
+    if isinstance(server, AsgiServer):
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+        assert answer.endswith(b"request not complete in time\n")
+    else:  # websockets' open_timeout closes without an answer
+        assert answer == b""
+    # The deadline is for handshakes: a connection that made it stays served past it.
+    await peer.send({"type": "ping", "id": "after-the-deadline"})
+    assert (await peer.recv())["type"] == "pong"
+    assert len(hub.clients) == 1

@@ -208,6 +208,9 @@ class HubConfig:
     heartbeat_timeout_s: float = 60.0
     close_timeout_s: float = 5.0
     """How long to wait for a peer's closing handshake before dropping the TCP connection."""
+    handshake_timeout_s: float = 10.0
+    """How long a new connection has to send its whole opening handshake (with the
+    ASGI transport, any HTTP request, from the connection or the previous response)."""
     max_messages_per_s: float = 20.0
     """Inbound rate limit per connection (token bucket, burst = twice the rate)."""
     debug: bool = False

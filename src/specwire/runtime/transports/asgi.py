@@ -109,6 +109,7 @@ __all__ = [
     "UvicornTransport",
     "create_app",
     "start_asgi_server",
+    "uvicorn_http_protocol",
     "uvicorn_ws_protocol",
     "websocket_endpoint",
     "websocket_not_found",
@@ -607,6 +608,84 @@ def uvicorn_ws_protocol() -> type[asyncio.Protocol]:
     return DirectWriteProtocol
 
 
+_REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 29\r\nconnection: close\r\n\r\nrequest not complete in time\n"
+)
+
+
+@functools.cache
+def uvicorn_http_protocol(deadline_s: float) -> type[asyncio.Protocol]:
+    """uvicorn's ``h11`` HTTP protocol, with a deadline for each whole request.
+
+    uvicorn times out nothing before a request has arrived: a connection that sends
+    nothing, or trickles its headers a byte at a time (its keep-alive timer restarts
+    on every byte), holds a socket for as long as it likes, and enough of them use
+    up the process's file descriptors. With this protocol every request (headers
+    and body, a WebSocket handshake included) must arrive within ``deadline_s`` of
+    the connection opening or of the previous response; otherwise the connection
+    is closed, after a ``408 Request Timeout`` when part of the request came.
+    Pass it as ``uvicorn.Config(app, http=uvicorn_http_protocol(10.0))``.
+
+    It reads uvicorn internals (``conn``, the ``h11`` connection; ``transport``;
+    ``handle_websocket_upgrade`` and ``on_response_complete`` to hook), present from
+    uvicorn 0.30 on.
+    """
+    import h11  # noqa: PLC0415
+    from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
+
+    received = (h11.DONE, h11.MUST_CLOSE)
+
+    class DeadlineProtocol(H11Protocol):
+        specwire_deadline: asyncio.TimerHandle | None = None
+        specwire_partial = False
+
+        def _arm(self) -> None:
+            self._disarm()
+            self.specwire_partial = False
+            self.specwire_deadline = self.loop.call_later(deadline_s, self._expired)
+
+        def _disarm(self) -> None:
+            if self.specwire_deadline is not None:
+                self.specwire_deadline.cancel()
+                self.specwire_deadline = None
+
+        def _expired(self) -> None:
+            self.specwire_deadline = None
+            if self.transport.is_closing():
+                return
+            log.debug("request not complete within %.1f s; closing", deadline_s)
+            if self.specwire_partial:
+                self.transport.write(_REQUEST_TIMEOUT)
+            self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self.specwire_deadline is not None:
+                self.specwire_partial = True
+            super().data_received(data)
+            if self.conn.their_state in received:
+                self._disarm()
+
+        def handle_websocket_upgrade(self, event: Any) -> None:
+            self._disarm()
+            super().handle_websocket_upgrade(event)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()  # may start on a pipelined request at once
+            if not self.transport.is_closing() and self.conn.their_state not in received:
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return DeadlineProtocol
+
+
 @functools.cache
 def _embedded_server_class() -> type[uvicorn.Server]:
     import uvicorn  # noqa: PLC0415
@@ -714,6 +793,7 @@ async def start_asgi_server(
 
     config = hub.config
     options: dict[str, Any] = {
+        "http": uvicorn_http_protocol(config.handshake_timeout_s),
         "ws": uvicorn_ws_protocol(),
         "ws_max_size": config.limits.max_message_bytes,
         "ws_ping_interval": config.heartbeat_interval_s,

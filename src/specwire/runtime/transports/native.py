@@ -269,6 +269,7 @@ async def start_server(
         compression="deflate" if compression else None,
         max_size=config.limits.max_message_bytes,
         close_timeout=config.close_timeout_s,
+        open_timeout=config.handshake_timeout_s,
         ping_interval=config.heartbeat_interval_s,
         ping_timeout=config.heartbeat_timeout_s - config.heartbeat_interval_s
         if config.heartbeat_timeout_s > config.heartbeat_interval_s
