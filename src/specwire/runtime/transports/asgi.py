@@ -69,6 +69,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import os
 import socket
@@ -608,10 +609,21 @@ def uvicorn_ws_protocol() -> type[asyncio.Protocol]:
     return DirectWriteProtocol
 
 
-_REQUEST_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 29\r\nconnection: close\r\n\r\nrequest not complete in time\n"
-)
+def _request_timeout(deadline_s: float) -> bytes:
+    """A 408 answer, as an RFC 9457 problem document like the console's other errors."""
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Request Timeout",
+            "status": 408,
+            "detail": f"The request was not complete within {deadline_s:g} s.",
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 @functools.cache
@@ -624,7 +636,8 @@ def uvicorn_http_protocol(deadline_s: float) -> type[asyncio.Protocol]:
     up the process's file descriptors. With this protocol every request (headers
     and body, a WebSocket handshake included) must arrive within ``deadline_s`` of
     the connection opening or of the previous response; otherwise the connection
-    is closed, after a ``408 Request Timeout`` when part of the request came.
+    is closed, after a ``408 Request Timeout`` (a problem+json document) when part
+    of the request came.
     Pass it as ``uvicorn.Config(app, http=uvicorn_http_protocol(10.0))``.
 
     It reads uvicorn internals (``conn``, the ``h11`` connection; ``transport``;
@@ -635,6 +648,7 @@ def uvicorn_http_protocol(deadline_s: float) -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
 
     received = (h11.DONE, h11.MUST_CLOSE)
+    answer = _request_timeout(deadline_s)
 
     class DeadlineProtocol(H11Protocol):
         specwire_deadline: asyncio.TimerHandle | None = None
@@ -656,7 +670,7 @@ def uvicorn_http_protocol(deadline_s: float) -> type[asyncio.Protocol]:
                 return
             log.debug("request not complete within %.1f s; closing", deadline_s)
             if self.specwire_partial:
-                self.transport.write(_REQUEST_TIMEOUT)
+                self.transport.write(answer)
             self.transport.close()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
