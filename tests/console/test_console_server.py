@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ import pytest
 from console_server import INTERVAL, Start
 from peers import DEADLINE, Connect, Peer
 
+from specwire.console.app import MAX_BODY_BYTES
 from specwire.console.server import ConsoleServer
 
 Http = Callable[..., httpx.AsyncClient]
@@ -228,6 +229,29 @@ async def test_missing_things_and_malformed_bodies(console: Start, http: Http) -
     )
     assert malformed.status_code == 400
     assert malformed.json()["detail"] == "the body is not valid JSON"
+
+
+async def test_a_body_over_the_limit_is_refused_without_being_read(
+    console: Start, http: Http
+) -> None:
+    server = await console()
+    api = http(server)
+    limit = MAX_BODY_BYTES
+    padded = b'{"name": "big", "partitions": 1, "pad": "' + b"x" * limit + b'"}'
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+        for start in range(0, len(padded), 4096):
+            yield padded[start : start + 4096]
+
+    json_type = {"content-type": "application/json"}
+    for body in (padded, chunked()):
+        answer = await api.post("/api/topics", content=body, headers=json_type)
+        assert answer.status_code == 413
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["detail"] == f"the request body is larger than {limit} bytes"
+    assert (await api.get("/api/topics/big")).status_code == 404  # nothing was created
+    fits = await api.post("/api/topics", json={"name": "small", "partitions": 1})
+    assert fits.status_code == 201
 
 
 async def test_rest_reads_the_cluster(console: Start, http: Http) -> None:

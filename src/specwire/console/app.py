@@ -23,8 +23,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from specwire.console.analysis import cluster_health
 from specwire.console.collector import Collector
@@ -48,6 +50,8 @@ __all__ = ["BrokerControl", "Problem", "create_console_app"]
 
 PROBLEM_JSON = "application/problem+json"
 ADMIN = "admin"
+MAX_BODY_BYTES = 64 * 1024
+"""The largest request body the REST API reads (a topic with its config is far smaller)."""
 
 
 class BrokerControl(Protocol):
@@ -89,6 +93,43 @@ def _problem_response(request: Request, problem: Problem) -> JSONResponse:
     return JSONResponse(
         body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
     )
+
+
+class BodyLimit:
+    """Reads no more than ``limit`` bytes of a request body: 413 (a problem) beyond.
+
+    A body declared larger (``Content-Length``) is refused before a byte of it is
+    read; one that turns out larger (chunked, or longer than declared) is refused
+    once the limit is passed, from inside the route, so that the answer is the same
+    problem document. Starlette's own limit answers in plain text, hence this.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"the request body is larger than {self.limit} bytes"
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            response = _problem_response(Request(scope), Problem(413, detail))
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise StarletteHTTPException(413, detail)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def _field_error(field: str, message: str) -> dict[str, str]:
@@ -307,6 +348,7 @@ def create_console_app(
     origins: Sequence[str] | OriginPolicy = (),
     ws_path: str = "/ws",
     title: str = "specwire console",
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The console's whole HTTP surface, for one hub, its collector and its engine."""
     engine: ClusterEngine = collector.engine
@@ -339,6 +381,7 @@ def create_console_app(
         version="1.0.0",
         routes=[WebSocketRoute(ws_path, websocket_endpoint(hub, origins=origins))],
     )
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> Response:
