@@ -36,7 +36,15 @@ from pydantic import BaseModel
 
 from specwire.protocol.console import console_binding
 from specwire.runtime.auth import InvalidToken, Principal, TokenVerifier
-from specwire.runtime.hub import ChannelKind, ChannelSpec, Client, Hub, HubConfig, glob_match
+from specwire.runtime.hub import (
+    ChannelKind,
+    ChannelSpec,
+    Client,
+    Hub,
+    HubConfig,
+    glob_match,
+    glob_matcher,
+)
 from specwire.runtime.metrics import HubMetrics
 
 __all__ = [
@@ -54,14 +62,15 @@ def refine_snapshot(message: BaseModel, filter_: Any) -> BaseModel | None:
     """A snapshot with only the topics and groups the filter names (cluster-wide figures stay)."""
     message = cast(MetricsSnapshot, message)
     filter_ = cast(SubscriptionFilter, filter_)
-    topics = _patterns(filter_.topics)
-    groups = _patterns(filter_.groups)
-    return message.model_copy(
-        update={
-            "topics": [t for t in message.topics if glob_match(t.name, topics)],
-            "groups": [g for g in message.groups if glob_match(g.group_id, groups)],
-        }
-    )
+    topics, groups = message.topics, message.groups
+    topic_patterns, group_patterns = _patterns(filter_.topics), _patterns(filter_.groups)
+    if topic_patterns is not None:  # an absent list keeps everything
+        keep = glob_matcher(tuple(topic_patterns))
+        topics = [t for t in topics if keep(t.name)]
+    if group_patterns is not None:
+        keep = glob_matcher(tuple(group_patterns))
+        groups = [g for g in groups if keep(g.group_id)]
+    return message.model_copy(update={"topics": topics, "groups": groups})
 
 
 def refine_event(message: BaseModel, filter_: Any) -> BaseModel | None:
