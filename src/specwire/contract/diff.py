@@ -59,8 +59,10 @@ Before the first frame, a client has to find the server and be let in:
   client writes in its handshake: they are compared with the same rules as a
   client-sent payload, under ``channels/<id>/bindings/ws/query`` or ``.../headers``.
   A side with no schema counts as ``{"type": "object"}`` (any query, any headers).
-* Other keys of a binding, and bindings of other protocols, are compared as written
-  (``bindingVersion`` aside): a change is a ``binding-changed`` warning.
+* Other keys of a binding, bindings of other protocols, and the bindings of servers,
+  operations and messages (traits applied) are compared as written
+  (``bindingVersion`` aside): a change is a ``binding-changed`` warning. An
+  operation's own ``security`` is compared as a server's is.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from specwire.codegen.build import build_spec
+from specwire.codegen.build import build_spec, merge_patch
 from specwire.codegen.ir import Direction, Reply, Spec
 from specwire.codegen.loader import DocumentError, Location, Workspace, pointer_join
 from specwire.codegen.schemas import Bundle, bundle_schemas, find_tag, object_tags
@@ -894,6 +896,8 @@ class _Side:
     """Channel id -> protocol -> the channel's binding, resolved."""
     operation_security: dict[str, dict[str, str]]
     """Operation id -> its own security requirements, like ``security``."""
+    other_bindings: dict[str, dict[str, Any]]
+    """``servers/<id>``, ``operations/<id>``, ``messages/<id>`` -> protocol -> binding."""
 
     def address(self, channel_id: str | None) -> str | None:
         if channel_id is None:
@@ -999,6 +1003,39 @@ def _bindings(
     return bindings, schemas
 
 
+def _protocols(workspace: Workspace, raw: Any, at: Location) -> dict[str, Any]:
+    """A ``bindings`` object, resolved: protocol -> its binding."""
+    found, at = workspace.resolve(raw, at)
+    return {
+        protocol: workspace.resolve(binding, at.child(protocol))[0]
+        for protocol, binding in _dict(found).items()
+    }
+
+
+def _other_bindings(
+    workspace: Workspace, spec: Spec, servers: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Bindings of servers, operations and messages: ``<kind>/<id>`` -> protocol -> binding."""
+    found: dict[str, dict[str, Any]] = {}
+    for server_id, server in servers.items():
+        at = spec.source.child("servers", server_id, "bindings")
+        found[_pointer("servers", server_id)] = _protocols(workspace, server.get("bindings"), at)
+    owners = [("operations", op.id, op.location) for op in spec.operations]
+    owners += [("messages", message.id, message.location) for message in spec.messages]
+    for kind, owner_id, location in owners:
+        raw, at = workspace.at(location)
+        own = _dict(raw)
+        bindings: Any = None
+        for index, trait_ref in enumerate(_list(own.get("traits"))):  # traits first, then its own
+            trait, _ = workspace.resolve(trait_ref, at.child("traits", index))
+            if "bindings" in _dict(trait):
+                bindings = merge_patch(bindings, _dict(trait)["bindings"])
+        if "bindings" in own:
+            bindings = merge_patch(bindings, own["bindings"])
+        found[_pointer(kind, owner_id)] = _protocols(workspace, bindings, at.child("bindings"))
+    return found
+
+
 def _handshake_key(channel_id: str, part: str) -> str:
     return f"{channel_id} handshake {part}"
 
@@ -1034,6 +1071,7 @@ def _load(path: str | Path) -> _Side:
         security,
         bindings,
         _operation_security(workspace, spec),
+        _other_bindings(workspace, spec, servers),
     )
 
 
@@ -1508,6 +1546,27 @@ class _Differ:
                         "warning",
                     )
 
+    def other_bindings(self) -> None:
+        """Bindings of servers, operations and messages both documents have, as written."""
+        after = self.new.other_bindings
+        for owner, before in self.old.other_bindings.items():
+            if owner not in after:
+                continue
+            now = after[owner]
+            for protocol in dict.fromkeys([*before, *now]):
+                old_binding, new_binding = before.get(protocol), now.get(protocol)
+                if _canon(_unversioned(old_binding)) != _canon(_unversioned(new_binding)):
+                    kind, _, token = owner.partition("/")
+                    what, name = kind.removesuffix("s"), token.replace("~1", "/").replace("~0", "~")
+                    self.add(
+                        "binding-changed",
+                        owner + "/bindings/" + _pointer(protocol),
+                        f"the {protocol} binding of {what} `{name}` changed; it is not judged: "
+                        "review it by hand",
+                        set(),
+                        "warning",
+                    )
+
     def ws_binding(self, channel_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         base = _pointer("channels", channel_id, "bindings", "ws")
         old_method, new_method = old.get("method", "GET"), new.get("method", "GET")
@@ -1585,6 +1644,7 @@ def diff_documents(old: str | Path, new: str | Path) -> DiffReport:
     differ.servers()
     differ.channels()
     differ.handshake()
+    differ.other_bindings()
     differ.operations()
     differ.messages()
     rank = {severity: index for index, severity in enumerate(SEVERITIES)}

@@ -839,6 +839,39 @@ def test_bindings_of_other_protocols_are_warnings(tmp_path: Path) -> None:
     assert (found.severity, found.location) == ("warning", "channels/live/bindings/mqtt")
 
 
+KAFKA = REPO / "tests" / "data" / "specs" / "streetlights-kafka-asyncapi.yml"
+
+
+def test_bindings_of_servers_operations_and_messages_are_warnings(tmp_path: Path) -> None:
+    start = yaml.safe_load(KAFKA.read_text(encoding="utf-8"))
+    operation = next(iter(start["operations"]))
+    message = next(iter(start["components"]["messages"]))
+    server = next(iter(start["servers"]))
+    start["servers"][server]["bindings"] = {"kafka": {"schemaRegistryUrl": "https://a"}}
+    start["components"]["messages"][message]["bindings"] = {"kafka": {"key": {"type": "string"}}}
+
+    def edit(doc: Doc) -> None:
+        trait = doc["components"]["operationTraits"]["kafka"]["bindings"]["kafka"]
+        trait["clientId"]["enum"] = ["other-app-id"]  # reached through the operation's trait
+        doc["components"]["messages"][message]["bindings"]["kafka"]["key"] = {"type": "integer"}
+        doc["servers"][server]["bindings"]["kafka"]["schemaRegistryUrl"] = "https://b"
+
+    report = compare(tmp_path, edit, start)
+    changed = {f.location: f.severity for f in report.findings if f.rule == "binding-changed"}
+    traited = [op for op, value in start["operations"].items() if value.get("traits")]
+    assert operation in traited  # every operation that takes the trait gets a finding
+    assert changed == {
+        **{f"operations/{op}/bindings/kafka": "warning" for op in traited},
+        f"messages/{message}/bindings/kafka": "warning",
+        f"servers/{server}/bindings/kafka": "warning",
+    }
+
+    def version_only(doc: Doc) -> None:
+        doc["servers"][server]["bindings"]["kafka"]["bindingVersion"] = "0.5.0"
+
+    assert compare(tmp_path, version_only, start).findings == ()
+
+
 def test_bindings_through_references(tmp_path: Path) -> None:
     start = base()
     start["components"]["channelBindings"] = {
