@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import signal
 import typing
@@ -216,3 +217,23 @@ async def test_a_port_in_use_raises_oserror(asgi: Start) -> None:
     with pytest.raises(OSError, match="in use") as caught:
         await start_asgi_server(create_console_hub(), port=first.port)
     assert caught.value.errno == errno.EADDRINUSE
+
+
+async def test_the_request_deadline_answers_only_requests_not_yet_answered(asgi: Start) -> None:
+    async def early(request: Request) -> Response:  # answers without reading the body
+        return JSONResponse({"status": "refused early"}, status_code=413)
+
+    hub = create_console_hub(config=HubConfig(handshake_timeout_s=0.2))
+    app = Starlette(routes=[Route("/upload", early, methods=["POST"])])
+    server = await asgi(hub, app=app)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 100\r\n\r\n0123")
+    try:
+        received = await asyncio.wait_for(reader.read(), DEADLINE)  # to the server's close
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    # The body never came whole, but the request had its answer: no 408 after it.
+    assert received.count(b"HTTP/1.1 ") == 1
+    assert received.startswith(b"HTTP/1.1 413 ")
+    assert received.endswith(b'{"status":"refused early"}')

@@ -648,6 +648,7 @@ def uvicorn_http_protocol(deadline_s: float) -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
 
     received = (h11.DONE, h11.MUST_CLOSE)
+    unanswered = (h11.IDLE, h11.SEND_RESPONSE)  # no byte of a response has gone out
     answer = _request_timeout(deadline_s)
 
     class DeadlineProtocol(H11Protocol):
@@ -669,7 +670,7 @@ def uvicorn_http_protocol(deadline_s: float) -> type[asyncio.Protocol]:
             if self.transport.is_closing():
                 return
             log.debug("request not complete within %.1f s; closing", deadline_s)
-            if self.specwire_partial:
+            if self.specwire_partial and self.conn.our_state in unanswered:
                 self.transport.write(answer)
             self.transport.close()
 
