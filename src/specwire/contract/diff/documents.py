@@ -129,27 +129,26 @@ def _bindings(
     for channel in spec.channels:
         if channel.bindings is None:
             continue
-        found, at = workspace.resolve(channel.bindings, channel.location.child("bindings"))
-        protocols: dict[str, Any] = {}
-        for protocol, raw in _dict(found).items():
-            binding, where = workspace.resolve(raw, at.child(protocol))
-            protocols[protocol] = binding
-            if protocol != "ws" or not isinstance(binding, dict):
-                continue
-            for part in _HANDSHAKE_PARTS:
-                if part in binding:
-                    schemas[_handshake_key(channel.id, part)] = (binding[part], where.child(part))
-        bindings[channel.id] = protocols
+        located = _protocols(workspace, channel.bindings, channel.location.child("bindings"))
+        bindings[channel.id] = _unlocated(located)
+        ws, where = located.get("ws", (None, channel.location))
+        for part in _HANDSHAKE_PARTS:
+            if isinstance(ws, dict) and part in ws:
+                schemas[_handshake_key(channel.id, part)] = (ws[part], where.child(part))
     return bindings, schemas
 
 
-def _protocols(workspace: Workspace, raw: Any, at: Location) -> dict[str, Any]:
-    """A ``bindings`` object, resolved: protocol -> its binding."""
+def _protocols(workspace: Workspace, raw: Any, at: Location) -> dict[str, tuple[Any, Location]]:
+    """A ``bindings`` object, resolved: protocol -> its binding and where it is written."""
     found, at = workspace.resolve(raw, at)
     return {
-        protocol: workspace.resolve(binding, at.child(protocol))[0]
+        protocol: workspace.resolve(binding, at.child(protocol))
         for protocol, binding in _dict(found).items()
     }
+
+
+def _unlocated(located: dict[str, tuple[Any, Location]]) -> dict[str, Any]:
+    return {protocol: binding for protocol, (binding, _) in located.items()}
 
 
 def _other_bindings(
@@ -159,7 +158,9 @@ def _other_bindings(
     found: dict[str, dict[str, Any]] = {}
     for server_id, server in servers.items():
         at = spec.source.child("servers", server_id, "bindings")
-        found[_pointer("servers", server_id)] = _protocols(workspace, server.get("bindings"), at)
+        found[_pointer("servers", server_id)] = _unlocated(
+            _protocols(workspace, server.get("bindings"), at)
+        )
     owners = [("operations", op.id, op.location) for op in spec.operations]
     owners += [("messages", message.id, message.location) for message in spec.messages]
     for kind, owner_id, location in owners:
@@ -172,7 +173,9 @@ def _other_bindings(
                 bindings = merge_patch(bindings, _dict(trait)["bindings"])
         if "bindings" in own:
             bindings = merge_patch(bindings, own["bindings"])
-        found[_pointer(kind, owner_id)] = _protocols(workspace, bindings, at.child("bindings"))
+        found[_pointer(kind, owner_id)] = _unlocated(
+            _protocols(workspace, bindings, at.child("bindings"))
+        )
     return found
 
 
